@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+VENDOR := server/spacecoop/pages/static/vendor
+YASGUI_VERSION := 4.6.2
+
+.PHONY: serve test lint typecheck assets bench clean
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+# YASGUI comes from the npm registry at build time and is served by us: no CDN at page load.
+$(VENDOR)/yasgui/yasgui.min.js:
+	mkdir -p build/npm $(VENDOR)/yasgui
+	cd build/npm && npm init -y >/dev/null && npm install --no-audit --no-fund --silent @zazuko/yasgui@$(YASGUI_VERSION)
+	cp build/npm/node_modules/@zazuko/yasgui/build/yasgui.min.js build/npm/node_modules/@zazuko/yasgui/build/yasgui.min.css $(VENDOR)/yasgui/
+
+assets: $(VENDOR)/yasgui/yasgui.min.js
+
+serve: $(STAMP) assets
+	$(VENV)/bin/spacecoop serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP) assets
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check server tests bench
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build dist $(VENV) $(VENDOR)

@@ -1,0 +1,3 @@
+from spacecoop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Assembles the FastAPI application from the routers; holds no business logic."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from spacecoop import __version__, config, middleware
+from spacecoop.store import Engine
+
+# Each module exposes ``build_router(engine) -> APIRouter``; order matters only for
+# overlapping paths (the catch-all linked-data routes go last).
+ROUTER_MODULES = (
+    "spacecoop.sparql",
+    "spacecoop.api",
+    "spacecoop.pictures",
+    "spacecoop.linked_data",
+)
+
+
+def create_app(settings: config.Settings | None = None) -> FastAPI:
+    """The SpaceCoop KG web application over one engine."""
+    engine = Engine(settings or config.Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            engine.close()
+
+    app = FastAPI(
+        title="SpaceCoop KG",
+        version=__version__,
+        description="A linked-data knowledge graph of European–Chinese space cooperation: "
+        "SPARQL endpoint, saved queries, linked-data pages and JSON-LD.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    middleware.install(app, engine.settings)
+    app.mount("/static", StaticFiles(directory=config.STATIC_DIR), name="static")
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(name)
+        app.include_router(module.build_router(engine))
+    return app

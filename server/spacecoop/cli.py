@@ -1,0 +1,84 @@
+"""The ``spacecoop`` command: argument parsing only; each command lives in its module.
+
+``spacecoop validate | serve | load | query | queries | export | render``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command → (module, function): the function takes the parsed args and returns an exit code.
+COMMANDS = {
+    "validate": ("spacecoop.validate", "cli_validate"),
+    "serve": ("spacecoop.serve", "cli_serve"),
+    "load": ("spacecoop.serve", "cli_load"),
+    "query": ("spacecoop.saved_queries", "cli_query"),
+    "queries": ("spacecoop.saved_queries", "cli_queries"),
+    "export": ("spacecoop.exports", "cli_export"),
+    "render": ("spacecoop.pictures", "cli_render"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="spacecoop", description="SpaceCoop KG: validate, serve, query, export.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check the Turtle against the SHACL shapes")
+    p.add_argument("paths", nargs="*", help="data files or folders (default: the bundled data)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--shapes", nargs="*", help="shape files (default: the bundled shapes)")
+
+    p = sub.add_parser("serve", help="serve the SPARQL endpoint, pages and API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--store", help="memory | oxigraph | oxigraph:PATH | sparql:URL (default: oxigraph)")
+    p.add_argument("--data", nargs="+", metavar="FILE", help="serve these RDF files instead of the bundled graph")
+    p.add_argument("--timeout", type=float, help="query time limit in seconds (default 10)")
+    p.add_argument("--workers", type=int, help="query worker processes (default 4)")
+
+    p = sub.add_parser("load", help="build a persistent Oxigraph store from RDF files")
+    p.add_argument("files", nargs="*", metavar="FILE", help="RDF files (default: the bundled graph)")
+    p.add_argument("--store", required=True, help="oxigraph:PATH")
+
+    p = sub.add_parser("query", help="run a saved query (by name) or a .rq file")
+    p.add_argument("name", nargs="?", help="saved query name (see `spacecoop queries`)")
+    p.add_argument("--file", help="run the SPARQL in this file instead")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--format", choices=["table", "json", "csv", "turtle"], default="table")
+    p.add_argument("--store", help="store to query (default: the bundled graph in memory)")
+    p.add_argument("--update-expected", action="store_true",
+                   help="rewrite queries/expected/ from the current answers (on purpose, never silently)")
+
+    sub.add_parser("queries", help="list the saved queries")
+
+    p = sub.add_parser("export", help="write the whole graph as a dump")
+    p.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld"], default="ttl")
+    p.add_argument("--frame", help="JSON-LD frame name (e.g. mission)")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+
+    p = sub.add_parser("render", help="draw the timeline or the cooperation map")
+    p.add_argument("picture", choices=["timeline", "network"])
+    p.add_argument("--mission", help="only this mission's neighbourhood (slug)")
+    p.add_argument("-o", "--output", required=True, help="FILE.svg or FILE.png")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spacecoop`` console script."""
+    args = build_parser().parse_args(argv)
+    module_name, func_name = COMMANDS[args.command]
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `spacecoop export | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

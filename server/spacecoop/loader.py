@@ -1,0 +1,226 @@
+"""The one loader: reads RDF files into named graphs, for every consumer.
+
+Every file becomes one named graph (``graph/<stem>`` for data, ``graph/ontology`` for the
+ontology, ``graph/queries`` for the saved-query catalogue). Files are parsed once, by
+pyoxigraph (fast, streaming, precise error positions); the quads then go into whichever
+sink the caller needs: an Oxigraph store (the server), or an rdflib ``Dataset`` (pyshacl,
+exports, JSON-LD).
+
+>>> [s.graph.rsplit("/", 1)[-1] for s in bundled_sources(include_catalogue=False)][:1]
+['ontology']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import BNode, Dataset, Literal, URIRef
+from rdflib.term import Node
+
+from spacecoop import config
+
+RDF_FORMATS: dict[str, ox.RdfFormat] = {
+    ".ttl": ox.RdfFormat.TURTLE,
+    ".nt": ox.RdfFormat.N_TRIPLES,
+    ".nq": ox.RdfFormat.N_QUADS,
+    ".trig": ox.RdfFormat.TRIG,
+    ".rdf": ox.RdfFormat.RDF_XML,
+    ".owl": ox.RdfFormat.RDF_XML,
+    ".xml": ox.RdfFormat.RDF_XML,
+    ".jsonld": ox.RdfFormat.JSON_LD,
+    ".n3": ox.RdfFormat.N3,
+}
+QUAD_FORMATS = {ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG}
+CATALOGUE_GRAPH = config.graph_iri("queries")
+ONTOLOGY_GRAPH = config.graph_iri("ontology")
+
+
+class LoadError(Exception):
+    """A source file could not be read; ``str()`` is ``file:line:column: message``."""
+
+    def __init__(self, path: Path | str, line: int | None, column: int | None, message: str) -> None:
+        self.path, self.line, self.column, self.message = str(path), line, column, message
+        where = ":".join(str(x) for x in (self.path, line, column) if x is not None)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to load, and the named graph it goes into (None: keep the file's own graphs)."""
+
+    path: Path
+    graph: str | None
+
+    @property
+    def format(self) -> ox.RdfFormat:
+        suffixes = "".join(self.path.suffixes[-1:]).lower()
+        try:
+            return RDF_FORMATS[suffixes]
+        except KeyError:
+            raise LoadError(self.path, None, None, f"unknown RDF file type {suffixes!r}; use one of "
+                            + ", ".join(sorted(RDF_FORMATS))) from None
+
+
+def bundled_sources(include_catalogue: bool = True) -> list[Source]:
+    """The ontology and data files shipped with the project, one named graph each."""
+    sources = [Source(p, ONTOLOGY_GRAPH if p.stem == "spacecoop" else config.graph_iri(f"ontology-{p.stem}"))
+               for p in sorted(config.ONTOLOGY_DIR.glob("*.ttl"))]
+    sources += [Source(p, config.graph_iri(p.stem)) for p in sorted(config.DATA_DIR.glob("*.ttl"))]
+    if include_catalogue:
+        sources.append(Source(config.QUERIES_DIR, CATALOGUE_GRAPH))
+    return sources
+
+
+def user_sources(paths: Sequence[str | Path]) -> list[Source]:
+    """Sources for ``--data FILE…``: triples go into ``graph/<stem>``, quads keep their graphs."""
+    out = []
+    for p in map(Path, paths):
+        src = Source(p, None)
+        out.append(src if src.format in QUAD_FORMATS else Source(p, config.graph_iri(p.stem)))
+    return out
+
+
+def read_quads(source: Source, base: str = config.BASE) -> Iterator[ox.Quad]:
+    """Parse one source into quads, rebased from the canonical base to ``base``."""
+    if source.path.is_dir():  # the saved-query folder, published as RDF
+        quads: Iterable[ox.Quad] = _catalogue_quads(source)
+    else:
+        quads = _parse_file(source)
+    if base != config.CANONICAL_BASE:
+        quads = (_rebase_quad(q, base) for q in quads)
+    yield from quads
+
+
+def _parse_file(source: Source) -> Iterator[ox.Quad]:
+    to_graph = ox.NamedNode(source.graph) if source.graph else None
+    try:
+        yield from ox.parse(path=str(source.path), format=source.format, to_graph=to_graph)
+    except SyntaxError as err:
+        raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
+    except (OSError, ValueError) as err:
+        raise LoadError(source.path, None, None, _short(str(err))) from None
+
+
+def _short(message: str) -> str:
+    # pyoxigraph says "Parser error between line 3 column 11 and line 5 column 1: X";
+    # the position is already in the prefix we print, so keep the reason.
+    return message.split(": ", 1)[1] if message.startswith("Parser error") and ": " in message else message
+
+
+def _catalogue_quads(source: Source) -> Iterator[ox.Quad]:
+    from spacecoop import saved_queries  # the catalogue is derived from queries/*.rq
+
+    graph = saved_queries.catalogue_graph()
+    g = ox.NamedNode(source.graph or CATALOGUE_GRAPH)
+    for s, p, o in graph:
+        yield ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), g)  # type: ignore[arg-type]
+
+
+def _rebase_iri(value: str, base: str) -> str:
+    return base + value[len(config.CANONICAL_BASE):] if value.startswith(config.CANONICAL_BASE) else value
+
+
+def _rebase_term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.DefaultGraph, base: str):  # type: ignore[no-untyped-def]
+    if isinstance(term, ox.NamedNode):
+        return ox.NamedNode(_rebase_iri(term.value, base))
+    if isinstance(term, ox.Literal) and term.datatype.value.startswith(config.CANONICAL_BASE):
+        return ox.Literal(term.value, datatype=ox.NamedNode(_rebase_iri(term.datatype.value, base)))
+    return term
+
+
+def _rebase_quad(q: ox.Quad, base: str) -> ox.Quad:
+    return ox.Quad(_rebase_term(q.subject, base), _rebase_term(q.predicate, base),  # type: ignore[arg-type]
+                   _rebase_term(q.object, base), _rebase_term(q.graph_name, base))
+
+
+# --- term conversion between the two libraries ----------------------------------------
+def to_oxigraph(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+    """rdflib term → pyoxigraph term."""
+    if isinstance(term, URIRef):
+        return ox.NamedNode(str(term))
+    if isinstance(term, BNode):
+        return ox.BlankNode(str(term))
+    if isinstance(term, Literal):
+        if term.language:
+            return ox.Literal(str(term), language=term.language)
+        if term.datatype:
+            return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
+        return ox.Literal(str(term))
+    raise TypeError(f"cannot convert {term!r}")
+
+
+def to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
+    """pyoxigraph term → rdflib term (lexical forms kept exactly)."""
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    dt = term.datatype.value
+    if dt == "http://www.w3.org/2001/XMLSchema#string":
+        return Literal(term.value)
+    return Literal(term.value, datatype=URIRef(dt), normalize=False)
+
+
+# --- sinks --------------------------------------------------------------------------------
+Progress = Callable[[Source, int, float], None]
+
+
+def load_oxigraph(store: ox.Store, sources: Sequence[Source], base: str = config.BASE,
+                  progress: Progress | None = None) -> int:
+    """Stream every source into an Oxigraph store; returns the number of quads loaded.
+
+    Files are bulk-loaded straight from disk (memory bounded by the store, not the file)
+    unless they must be rebased or are derived (the query catalogue).
+    """
+    total = 0
+    for source in sources:
+        start = time.perf_counter()
+        before = len(store)
+        if source.path.is_file() and base == config.CANONICAL_BASE:
+            to_graph = ox.NamedNode(source.graph) if source.graph else None
+            try:
+                store.bulk_load(path=str(source.path), format=source.format, to_graph=to_graph)
+            except SyntaxError as err:
+                raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
+        else:
+            store.bulk_extend(read_quads(source, base))
+        added = len(store) - before
+        total += added
+        if progress:
+            progress(source, added, time.perf_counter() - start)
+    return total
+
+
+def load_dataset(sources: Sequence[Source] | None = None, base: str = config.BASE) -> Dataset:
+    """The graph as an rdflib ``Dataset`` (one named graph per file, default graph = union).
+
+    This is what pyshacl, exports and JSON-LD use; the server asks Oxigraph, built from
+    the very same quads.
+    """
+    ds = Dataset(default_union=True)
+    for prefix, ns in config.PREFIXES.items():
+        ds.bind(prefix, _rebase_iri(ns, base), override=True)
+    for source in sources if sources is not None else bundled_sources():
+        for q in read_quads(source, base):
+            g = q.graph_name
+            ctx = ds.default_graph if isinstance(g, ox.DefaultGraph) else ds.graph(to_rdflib(g))  # type: ignore[arg-type]
+            ctx.add((to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object)))  # type: ignore[arg-type]
+    return ds
+
+
+def check_sources(sources: Sequence[Source]) -> list[LoadError]:
+    """Parse every source and collect syntax errors (all of them, not just the first)."""
+    errors = []
+    for source in sources:
+        try:
+            for _ in read_quads(source, config.CANONICAL_BASE):
+                pass
+        except LoadError as err:
+            errors.append(err)
+    return errors

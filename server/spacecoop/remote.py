@@ -1,0 +1,75 @@
+"""The ``sparql:URL`` store: a remote SPARQL 1.1 server behind our protocol and safety.
+
+Only the operator-configured URL is ever contacted. Bindings are sent as a trailing
+``VALUES`` block built from validated terms, since a remote server has no substitution API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from spacecoop import config, results
+from spacecoop.store import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, Answer, Job, Limits, QueryError
+
+
+def values_block(bindings: tuple[tuple[str, tuple], ...]) -> str:
+    """A ``VALUES`` clause for validated terms (N-Triples syntax, so nothing can escape).
+
+    >>> values_block((("m", ("uri", "http://x/a")),))
+    '\\nVALUES (?m) { (<http://x/a>) }'
+    """
+    if not bindings:
+        return ""
+    names = " ".join(f"?{k}" for k, _ in bindings)
+    terms = " ".join(results._tsv_field(t) for _, t in bindings)
+    return f"\nVALUES ({names}) {{ ({terms}) }}"
+
+
+class RemoteBackend:
+    """Forwards jobs to a remote endpoint with our timeout and size caps."""
+
+    def __init__(self, url: str, settings: config.Settings) -> None:
+        self.url = url
+        self.client = httpx.AsyncClient(timeout=settings.query_timeout, follow_redirects=False)
+
+    async def run(self, job: Job, timeout: float, limits: Limits) -> Answer:
+        from spacecoop.sparql_text import query_form
+
+        form = query_form(job.query)
+        graph = form in ("CONSTRUCT", "DESCRIBE")
+        media = GRAPH_MEDIA_TYPES[job.graph_format] if graph else RESULT_MEDIA_TYPES[job.result_format]
+        data: dict[str, Any] = {"query": job.query + values_block(job.bindings)}
+        if job.default_graphs:
+            data["default-graph-uri"] = list(job.default_graphs)
+        if job.named_graphs:
+            data["named-graph-uri"] = list(job.named_graphs)
+        try:
+            async with self.client.stream("POST", self.url, data=data, headers={"Accept": media},
+                                          timeout=timeout) as resp:
+                body = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    body += chunk
+                    if len(body) > limits.max_bytes:
+                        raise QueryError(422, f"the answer is larger than {limits.max_bytes:,} bytes; add a LIMIT")
+        except httpx.TimeoutException:
+            raise QueryError(503, f"the query was stopped after the {timeout:g} s time limit") from None
+        except httpx.HTTPError:
+            raise QueryError(502, "the remote SPARQL store could not be reached") from None
+        if resp.status_code >= 400:
+            text = bytes(body[:300]).decode("utf-8", "replace").strip().splitlines()
+            raise QueryError(400 if resp.status_code < 500 else 502,
+                             "the remote store refused the query" + (f": {text[0]}" if text else ""))
+        kind = form.lower() if form else "select"
+        if kind == "select" and b'"boolean"' in body[:200]:
+            kind = "ask"
+        return Answer(kind, resp.headers.get("content-type", media).split(";")[0], bytes(body))
+
+    def close(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop().create_task(self.client.aclose())
+        except RuntimeError:
+            asyncio.run(self.client.aclose())

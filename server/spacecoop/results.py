@@ -1,0 +1,133 @@
+"""SPARQL result serializers (JSON, XML, CSV, TSV) over plain term tuples.
+
+Terms travel as small tuples so that every backend (Oxigraph, rdflib, a remote server)
+shares one serializer and one row cap: ``("uri", value)``, ``("bnode", id)``,
+``("literal", lexical, lang or None, datatype or None)``.
+
+>>> rows = [{"x": ("literal", "a\\tb", "en", None)}]
+>>> print(to_tsv(["x"], rows).decode())
+?x
+"a\\tb"@en
+<BLANKLINE>
+>>> to_csv(["x"], rows)
+b'x\\r\\na\\tb\\r\\n'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+import orjson
+
+Term = tuple  # ("uri", v) | ("bnode", v) | ("literal", v, lang, datatype)
+Row = dict[str, Term]
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+
+
+def _json_term(t: Term) -> dict[str, str]:
+    kind = t[0]
+    if kind == "literal":
+        out = {"type": "literal", "value": t[1]}
+        if t[2]:
+            out["xml:lang"] = t[2]
+        elif t[3] and t[3] != XSD_STRING:
+            out["datatype"] = t[3]
+        return out
+    return {"type": kind, "value": t[1]}
+
+
+def to_json(variables: Sequence[str], rows: Sequence[Row]) -> bytes:
+    """SPARQL 1.1 Query Results JSON."""
+    bindings = [{k: _json_term(v) for k, v in row.items()} for row in rows]
+    return orjson.dumps({"head": {"vars": list(variables)}, "results": {"bindings": bindings}})
+
+
+def boolean_json(value: bool) -> bytes:
+    return orjson.dumps({"head": {}, "boolean": value})
+
+
+def _xml_term(t: Term) -> str:
+    kind = t[0]
+    if kind == "uri":
+        return f"<uri>{escape(t[1])}</uri>"
+    if kind == "bnode":
+        return f"<bnode>{escape(t[1])}</bnode>"
+    if t[2]:
+        return f"<literal xml:lang={quoteattr(t[2])}>{escape(t[1])}</literal>"
+    if t[3] and t[3] != XSD_STRING:
+        return f"<literal datatype={quoteattr(t[3])}>{escape(t[1])}</literal>"
+    return f"<literal>{escape(t[1])}</literal>"
+
+
+_XML_HEAD = '<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">'
+
+
+def to_xml(variables: Sequence[str], rows: Sequence[Row]) -> bytes:
+    """SPARQL Query Results XML."""
+    parts = [_XML_HEAD, "<head>"]
+    parts += [f"<variable name={quoteattr(v)}/>" for v in variables]
+    parts.append("</head><results>")
+    for row in rows:
+        parts.append("<result>")
+        parts += [f"<binding name={quoteattr(k)}>{_xml_term(v)}</binding>" for k, v in row.items()]
+        parts.append("</result>")
+    parts.append("</results></sparql>\n")
+    return "".join(parts).encode()
+
+
+def boolean_xml(value: bool) -> bytes:
+    return f"{_XML_HEAD}<head/><boolean>{str(value).lower()}</boolean></sparql>\n".encode()
+
+
+def _csv_field(t: Term | None) -> str:
+    if t is None:
+        return ""
+    value = t[1] if t[0] != "bnode" else "_:" + t[1]
+    if any(c in value for c in '",\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def to_csv(variables: Sequence[str], rows: Sequence[Row]) -> bytes:
+    """SPARQL 1.1 CSV results (lossy by design: values only)."""
+    lines = [",".join(variables)]
+    lines += [",".join(_csv_field(row.get(v)) for v in variables) for row in rows]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _turtle_string(value: str) -> str:
+    return '"' + (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                  .replace("\r", "\\r").replace("\t", "\\t")) + '"'
+
+
+def _tsv_field(t: Term | None) -> str:
+    if t is None:
+        return ""
+    if t[0] == "uri":
+        return f"<{t[1]}>"
+    if t[0] == "bnode":
+        return f"_:{t[1]}"
+    if t[2]:
+        return f"{_turtle_string(t[1])}@{t[2]}"
+    if t[3] and t[3] != XSD_STRING:
+        return f"{_turtle_string(t[1])}^^<{t[3]}>"
+    return _turtle_string(t[1])
+
+
+def to_tsv(variables: Sequence[str], rows: Sequence[Row]) -> bytes:
+    """SPARQL 1.1 TSV results (terms in Turtle syntax, so lossless)."""
+    lines = ["\t".join("?" + v for v in variables)]
+    lines += ["\t".join(_tsv_field(row.get(v)) for v in variables) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def boolean_text(value: bool) -> bytes:
+    # CSV/TSV have no boolean form in the spec; the common practice is a one-cell table.
+    return f"_askResult\n{str(value).lower()}\n".encode()
+
+
+SELECT_WRITERS = {"json": to_json, "xml": to_xml, "csv": to_csv, "tsv": to_tsv}
+BOOLEAN_WRITERS = {"json": boolean_json, "xml": boolean_xml, "csv": boolean_text, "tsv": boolean_text}

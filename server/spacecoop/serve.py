@@ -1,0 +1,86 @@
+"""``spacecoop serve`` and ``spacecoop load``: running the app and building stores."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+from spacecoop import config
+from spacecoop.loader import LoadError, Source, bundled_sources, load_oxigraph, user_sources
+
+
+def settings_from_args(args: argparse.Namespace) -> config.Settings:
+    """CLI flags override the environment-derived defaults."""
+    changes: dict[str, object] = {}
+    if getattr(args, "store", None):
+        changes["store"] = args.store
+    if getattr(args, "data", None):
+        changes["data_files"] = tuple(args.data)
+    if getattr(args, "timeout", None):
+        changes["query_timeout"] = args.timeout
+    if getattr(args, "workers", None):
+        changes["workers"] = args.workers
+    return config.Settings().with_(**changes)
+
+
+def cli_serve(args: argparse.Namespace) -> int:
+    """Serve the app with uvicorn (uvloop + httptools when installed)."""
+    import uvicorn
+
+    from spacecoop.app import create_app
+
+    settings = settings_from_args(args)
+    if not settings.public_url:
+        settings = settings.with_(public_url=f"http://{args.host}:{args.port}/")
+    try:
+        app = create_app(settings)
+    except (LoadError, ValueError, FileNotFoundError) as err:
+        print(f"spacecoop serve: {err}", file=sys.stderr)
+        return 1
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cli_load(args: argparse.Namespace) -> int:
+    """Build a persistent Oxigraph store once, with a progress bar and triples/s."""
+    import pyoxigraph as ox
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not args.store.startswith("oxigraph:"):
+        print("spacecoop load: --store must be oxigraph:PATH", file=sys.stderr)
+        return 1
+    path = Path(args.store.removeprefix("oxigraph:"))
+    sources: list[Source] = user_sources(args.files) if args.files else bundled_sources()
+    missing = [s.path for s in sources if not s.path.exists()]
+    if missing:
+        print(f"spacecoop load: no such file: {missing[0]}", file=sys.stderr)
+        return 1
+    store = ox.Store(str(path))
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task("loading", total=len(sources), rate="")
+
+        def report(source: Source, added: int, seconds: float) -> None:
+            rate = f"{source.path.name}: {added:,} quads, {added / max(seconds, 1e-9):,.0f} triples/s"
+            bar.update(task, advance=1, rate=rate)
+
+        try:
+            total = load_oxigraph(store, sources, progress=report)
+        except LoadError as err:
+            print(f"spacecoop load: {err}", file=sys.stderr)
+            return 1
+    store.optimize()
+    store.flush()
+    digest = hashlib.sha256()
+    for s in sources:
+        digest.update(str(s.path.resolve()).encode())
+        if s.path.is_file():
+            digest.update(str(s.path.stat().st_mtime_ns).encode() + str(s.path.stat().st_size).encode())
+    (path / "spacecoop-version.txt").write_text(digest.hexdigest()[:16] + "\n")
+    seconds = time.perf_counter() - started
+    print(f"loaded {total:,} quads into {path} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} triples/s)")
+    return 0

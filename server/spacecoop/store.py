@@ -1,0 +1,614 @@
+"""Stores and the one query entry point: ``Engine.run(Job) -> Answer``.
+
+Backends (chosen by ``--store``):
+
+* ``oxigraph`` (default) — embedded Oxigraph in memory, loaded from the bundled files;
+* ``oxigraph:PATH`` — a persistent Oxigraph store built once by ``spacecoop load``;
+* ``memory`` — rdflib's in-memory Dataset and SPARQL engine;
+* ``sparql:URL`` — a remote SPARQL 1.1 server, fronted with the same protocol and safety.
+
+Embedded backends run in a pool of worker *processes*: a query that runs past its time
+limit is stopped by killing its worker (freeing its CPU at once) and a fresh worker takes
+its place, so one pathological query never blocks other clients. Queries go to the
+engine as text, so Oxigraph evaluates them natively.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from spacecoop import config, results
+from spacecoop.loader import Source, bundled_sources, load_oxigraph, user_sources
+
+RESULT_MEDIA_TYPES = {
+    "json": "application/sparql-results+json",
+    "xml": "application/sparql-results+xml",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+}
+GRAPH_MEDIA_TYPES = {
+    "turtle": "text/turtle",
+    "ntriples": "application/n-triples",
+    "jsonld": "application/ld+json",
+    "rdfxml": "application/rdf+xml",
+    "nquads": "application/n-quads",
+    "trig": "application/trig",
+}
+
+
+class QueryError(Exception):
+    """A query that cannot be answered; ``status`` is the HTTP status to send."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Job:
+    """One query to run. Bindings are validated terms (see ``results.Term``), never text."""
+
+    query: str
+    result_format: str = "json"
+    graph_format: str = "turtle"
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+    bindings: tuple[tuple[str, tuple], ...] = ()
+
+    def cache_key(self) -> str:
+        return hashlib.sha256(orjson.dumps([self.query, self.result_format, self.graph_format,
+                                            self.default_graphs, self.named_graphs,
+                                            self.bindings])).hexdigest()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A serialized answer: kind is select | ask | construct | describe."""
+
+    kind: str
+    media_type: str
+    body: bytes
+    rows: int | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_rows: int = 100_000
+    max_bytes: int = 64 * 1024 * 1024
+
+
+# ===================================================================================
+# Backends: evaluate a Job inside one process
+# ===================================================================================
+class OxigraphBackend:
+    """Native Oxigraph evaluation of query text."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def run(self, job: Job, limits: Limits) -> Answer:
+        import pyoxigraph as ox
+
+        kwargs: dict[str, Any] = {"use_default_graph_as_union": not job.default_graphs}
+        if job.default_graphs:
+            kwargs["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
+        if job.named_graphs:
+            kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
+        if job.bindings:
+            kwargs["substitutions"] = {ox.Variable(k): _ox_term(t) for k, t in job.bindings}
+        try:
+            res = self.store.query(job.query, **kwargs)
+        except SyntaxError as err:
+            raise QueryError(400, f"SPARQL syntax error: {_first_line(str(err))}") from None
+        except (OSError, ValueError, TypeError) as err:
+            raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
+        if isinstance(res, ox.QueryBoolean):
+            return _boolean_answer(bool(res), job)
+        if isinstance(res, ox.QuerySolutions):
+            variables = [v.value for v in res.variables]
+            rows = []
+            try:
+                for solution in res:
+                    if len(rows) >= limits.max_rows:
+                        raise _too_many_rows(limits)
+                    rows.append({v: _plain(solution[v]) for v in variables if solution[v] is not None})
+            except (OSError, ValueError, TypeError) as err:
+                raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
+            return _select_answer(variables, rows, job, limits)
+        triples = []
+        try:
+            for triple in res:
+                if len(triples) >= limits.max_rows:
+                    raise _too_many_rows(limits)
+                triples.append(triple)
+        except (OSError, ValueError, TypeError) as err:
+            raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
+        kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
+        fmt = _OX_RDF_FORMATS()[job.graph_format]
+        if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
+            dg = ox.DefaultGraph()
+            body = ox.serialize([ox.Quad(t.subject, t.predicate, t.object, dg) for t in triples], format=fmt,
+                                **({"prefixes": config.PREFIXES} if fmt == ox.RdfFormat.TRIG else {}))
+        else:
+            prefixed = fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.N3)
+            body = ox.serialize(triples, format=fmt, **({"prefixes": _used_prefixes(triples)} if prefixed else {}))
+        return _graph_answer(kind, body, job, limits, len(triples))
+
+
+class RdflibBackend:
+    """rdflib's own SPARQL engine over an in-memory Dataset (the reference implementation)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def run(self, job: Job, limits: Limits) -> Answer:
+        from rdflib import Dataset, Literal
+        from rdflib.plugins.sparql import prepareQuery
+
+        from spacecoop.loader import to_oxigraph
+
+        target = self.dataset
+        if job.default_graphs:
+            target = Dataset(default_union=True)
+            for g in job.default_graphs:
+                for t in self.dataset.graph(g):
+                    target.default_graph.add(t)
+        try:
+            prepared = prepareQuery(job.query)
+            init = {k: _rdflib_term(t) for k, t in job.bindings}
+            res = target.query(prepared, initBindings=init)
+        except Exception as err:  # rdflib raises many exception types for bad queries
+            raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
+        if res.type == "ASK":
+            return _boolean_answer(bool(res.askAnswer), job)
+        if res.type == "SELECT":
+            variables = [str(v) for v in res.vars or []]
+            rows = []
+            for row in res:
+                if len(rows) >= limits.max_rows:
+                    raise _too_many_rows(limits)
+                rows.append({v: _plain(to_oxigraph(row[v])) for v in variables  # type: ignore[index]
+                             if row[v] is not None})  # type: ignore[index]
+            return _select_answer(variables, rows, job, limits)
+        import pyoxigraph as ox
+
+        triples = [ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))  # type: ignore[arg-type]
+                   for s, p, o in res.graph or []]
+        if len(triples) > limits.max_rows:
+            raise _too_many_rows(limits)
+        del Literal
+        kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
+        fmt = _OX_RDF_FORMATS()[job.graph_format]
+        if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
+            dg = ox.DefaultGraph()
+            body = ox.serialize([ox.Quad(t.subject, t.predicate, t.object, dg) for t in triples], format=fmt)
+        else:
+            body = ox.serialize(triples, format=fmt)
+        return _graph_answer(kind, body, job, limits, len(triples))
+
+
+def _OX_RDF_FORMATS() -> dict[str, Any]:  # noqa: N802 - a lazily built constant
+    import pyoxigraph as ox
+
+    return {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES, "jsonld": ox.RdfFormat.JSON_LD,
+            "rdfxml": ox.RdfFormat.RDF_XML, "nquads": ox.RdfFormat.N_QUADS, "trig": ox.RdfFormat.TRIG}
+
+
+def _used_prefixes(triples: Sequence[Any]) -> dict[str, str]:
+    # Declare only the prefixes the answer uses: a 3-triple CONSTRUCT shouldn't carry 19 lines.
+    used = set()
+    for t in triples:
+        for term in (t.subject, t.predicate, t.object):
+            value = getattr(term, "value", "")
+            if ":" in value:
+                used.add(value)
+            dt = getattr(term, "datatype", None)
+            if dt is not None:
+                used.add(dt.value)
+    return {p: ns for p, ns in config.PREFIXES.items() if any(v.startswith(ns) for v in used)}
+
+
+def _plain(term: Any) -> tuple:
+    """pyoxigraph term → plain tuple (picklable, backend-neutral)."""
+    import pyoxigraph as ox
+
+    if isinstance(term, ox.NamedNode):
+        return ("uri", term.value)
+    if isinstance(term, ox.BlankNode):
+        return ("bnode", term.value)
+    if isinstance(term, ox.Literal):
+        return ("literal", term.value, term.language, None if term.language else term.datatype.value)
+    return ("literal", str(term), None, None)  # RDF-star triples: shown as text
+
+
+def _ox_term(t: tuple) -> Any:
+    import pyoxigraph as ox
+
+    if t[0] == "uri":
+        return ox.NamedNode(t[1])
+    if t[0] == "bnode":
+        return ox.BlankNode(t[1])
+    if t[2]:
+        return ox.Literal(t[1], language=t[2])
+    return ox.Literal(t[1], datatype=ox.NamedNode(t[3])) if t[3] else ox.Literal(t[1])
+
+
+def _rdflib_term(t: tuple) -> Any:
+    from spacecoop.loader import to_rdflib
+
+    return to_rdflib(_ox_term(t))
+
+
+def _too_many_rows(limits: Limits) -> QueryError:
+    return QueryError(422, f"the answer has more than {limits.max_rows:,} results; add a LIMIT "
+                           "or download the dump at /dumps/")
+
+
+def _check_size(body: bytes, limits: Limits) -> None:
+    if len(body) > limits.max_bytes:
+        raise QueryError(422, f"the answer is larger than {limits.max_bytes:,} bytes; add a LIMIT "
+                              "or download the dump at /dumps/")
+
+
+def _select_answer(variables: list[str], rows: list[dict[str, tuple]], job: Job, limits: Limits) -> Answer:
+    body = results.SELECT_WRITERS[job.result_format](variables, rows)
+    _check_size(body, limits)
+    return Answer("select", RESULT_MEDIA_TYPES[job.result_format], body, len(rows))
+
+
+def _boolean_answer(value: bool, job: Job) -> Answer:
+    return Answer("ask", RESULT_MEDIA_TYPES[job.result_format], results.BOOLEAN_WRITERS[job.result_format](value))
+
+
+def _graph_answer(kind: str, body: bytes, job: Job, limits: Limits, count: int) -> Answer:
+    _check_size(body, limits)
+    return Answer(kind, GRAPH_MEDIA_TYPES[job.graph_format], body, count)
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0][:300] if message.strip() else "unknown error"
+
+
+def _leading_keyword(query: str) -> str:
+    from spacecoop.sparql_text import query_form
+
+    return query_form(query)
+
+
+# ===================================================================================
+# Building a backend from a store spec (runs inside each worker)
+# ===================================================================================
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a worker needs to open its backend: kind plus a snapshot path or store path."""
+
+    kind: str  # "oxigraph-memory" | "oxigraph-path" | "rdflib"
+    path: str
+
+
+def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
+    """Open the backend a spec describes (in the calling process)."""
+    import pyoxigraph as ox
+
+    if spec.kind == "oxigraph-path":
+        return OxigraphBackend(ox.Store.read_only(spec.path))
+    if spec.kind == "oxigraph-memory":
+        store = ox.Store()
+        store.bulk_load(path=spec.path, format=ox.RdfFormat.N_QUADS)
+        return OxigraphBackend(store)
+    from spacecoop.loader import load_dataset
+
+    return RdflibBackend(load_dataset([Source(Path(spec.path), None)]))
+
+
+def _worker_main(conn: Connection, spec: BackendSpec, limits: Limits) -> None:
+    # The parent handles Ctrl-C and kills workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        backend = open_backend(spec)
+    except Exception as err:  # reported to the parent, which refuses to start
+        conn.send(("error", 500, f"store could not be opened: {_first_line(str(err))}"))
+        return
+    conn.send(("ready",))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("ok", backend.run(job, limits)))
+        except QueryError as err:
+            conn.send(("error", err.status, err.message))
+        except RecursionError:
+            conn.send(("error", 400, "the query is nested too deeply"))
+        except Exception as err:  # never leak internals; the message is a short summary
+            conn.send(("error", 500, f"query failed: {type(err).__name__}"))
+
+
+# ===================================================================================
+# The worker pool
+# ===================================================================================
+class _Worker:
+    def __init__(self, ctx: Any, spec: BackendSpec, limits: Limits) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, spec, limits), daemon=True)
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+            self.process.join(1)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+class WorkerPool:
+    """A fixed number of worker processes; a worker past its deadline is killed and replaced."""
+
+    def __init__(self, spec: BackendSpec, size: int, limits: Limits) -> None:
+        self.spec, self.size, self.limits = spec, size, limits
+        self._ctx = mp.get_context("forkserver")
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._all: set[_Worker] = set()
+
+    async def start(self) -> None:
+        self._idle = asyncio.Queue()
+        workers = [self._spawn() for _ in range(self.size)]
+        await asyncio.gather(*(self._await_ready(w) for w in workers))
+
+    def _spawn(self) -> _Worker:
+        w = _Worker(self._ctx, self.spec, self.limits)
+        self._all.add(w)
+        return w
+
+    async def _await_ready(self, w: _Worker) -> None:
+        msg = await self._recv(w, timeout=120)
+        if msg[0] != "ready":
+            raise RuntimeError(msg[2])
+        assert self._idle is not None
+        self._idle.put_nowait(w)
+
+    async def _recv(self, w: _Worker, timeout: float) -> Any:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        fd = w.conn.fileno()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait_for(ready, timeout)
+        finally:
+            loop.remove_reader(fd)
+        # Read the (possibly large) message off the event loop.
+        return await asyncio.to_thread(w.conn.recv)
+
+    async def run(self, job: Job, timeout: float) -> Answer:
+        assert self._idle is not None, "pool not started"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            w = await asyncio.wait_for(self._idle.get(), timeout)
+        except TimeoutError:
+            raise QueryError(503, "the server is busy; try again in a moment") from None
+        try:
+            w.conn.send(job)
+            msg = await self._recv(w, max(0.001, deadline - loop.time()))
+        except TimeoutError:
+            self._replace(w)
+            raise QueryError(503, f"the query was stopped after the {timeout:g} s time limit; "
+                                  "simplify it or add a LIMIT") from None
+        except (EOFError, OSError, BrokenPipeError):
+            self._replace(w)  # the worker died (e.g. a stack overflow on a crafted query)
+            raise QueryError(400, "the query could not be evaluated (the engine rejected it)") from None
+        except asyncio.CancelledError:  # client went away: the worker may still be busy
+            self._replace(w)
+            raise
+        self._idle.put_nowait(w)
+        if msg[0] == "ok":
+            return msg[1]  # type: ignore[no-any-return]
+        raise QueryError(msg[1], msg[2])
+
+    def _replace(self, w: _Worker) -> None:
+        w.kill()
+        self._all.discard(w)
+        fresh = self._spawn()
+        asyncio.get_running_loop().create_task(self._await_ready(fresh))
+
+    def close(self) -> None:
+        for w in list(self._all):
+            w.kill()
+        self._all.clear()
+
+
+# ===================================================================================
+# The engine: cache + pool (or remote), and the snapshot the workers load
+# ===================================================================================
+class ResultCache:
+    """An LRU of answers bounded by entry count and total bytes."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._data: OrderedDict[str, Answer] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Answer | None:
+        with self._lock:
+            ans = self._data.get(key)
+            if ans is not None:
+                self._data.move_to_end(key)
+            return ans
+
+    def put(self, key: str, ans: Answer) -> None:
+        if len(ans.body) > self.max_bytes // 8:  # one huge answer must not evict everything
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
+            self._data[key] = ans
+            self._bytes += len(ans.body)
+            while self._data and (len(self._data) > self.max_entries or self._bytes > self.max_bytes):
+                _, dropped = self._data.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+
+@dataclass
+class Engine:
+    """The one query entry point for the server, pages, API, CLI and tests."""
+
+    settings: config.Settings = field(default_factory=config.Settings)
+    version: str = ""  # content hash of the served graph: the ETag seed
+    triple_count: int = 0
+    named_graphs: tuple[str, ...] = ()
+    _pool: WorkerPool | None = None
+    _remote: Any = None
+    _local: OxigraphBackend | RdflibBackend | None = None
+    _cache: ResultCache | None = None
+    _tmpdir: str | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.settings.max_result_rows, self.settings.max_result_bytes)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.settings.store.startswith("sparql:")
+
+    # -- lifecycle ------------------------------------------------------------------
+    def prepare(self) -> BackendSpec | None:
+        """Build what the workers open (a snapshot or a store path); None for a remote store."""
+        store = self.settings.store
+        self._cache = ResultCache(self.settings.cache_entries, self.settings.cache_bytes)
+        if store.startswith("sparql:"):
+            from spacecoop.remote import RemoteBackend
+
+            self._remote = RemoteBackend(store.removeprefix("sparql:"), self.settings)
+            self.version = ""
+            return None
+        if store.startswith("oxigraph:"):
+            path = store.removeprefix("oxigraph:")
+            if not Path(path).is_dir():
+                raise FileNotFoundError(f"no Oxigraph store at {path}; build one with `spacecoop load`")
+            self._describe_store(open_backend(BackendSpec("oxigraph-path", path)).store)  # type: ignore[union-attr]
+            stamp = Path(path, "spacecoop-version.txt")
+            self.version = stamp.read_text().strip() if stamp.exists() else self.version
+            return BackendSpec("oxigraph-path", path)
+        if store not in ("oxigraph", "memory"):
+            raise ValueError(f"unknown store {store!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
+        snapshot = self._snapshot()
+        return BackendSpec("oxigraph-memory" if store == "oxigraph" else "rdflib", snapshot)
+
+    def sources(self) -> list[Source]:
+        return user_sources(self.settings.data_files) if self.settings.data_files else bundled_sources()
+
+    def _snapshot(self) -> str:
+        import pyoxigraph as ox
+
+        store = ox.Store()
+        load_oxigraph(store, self.sources(), self.settings.base)
+        self._tmpdir = tempfile.mkdtemp(prefix="spacecoop-")
+        path = os.path.join(self._tmpdir, "snapshot.nq")
+        store.dump(path, format=ox.RdfFormat.N_QUADS)
+        self.version = _file_hash(path)
+        self._describe_store(store)
+        return path
+
+    def _describe_store(self, store: Any) -> None:
+        self.triple_count = len(store)
+        self.named_graphs = tuple(sorted(g.value for g in store.named_graphs()))
+        if not self.version:
+            self.version = hashlib.sha256(f"{self.triple_count}:{self.named_graphs}".encode()).hexdigest()[:16]
+
+    async def start(self) -> None:
+        """Start the worker pool (server use)."""
+        spec = self.prepare()
+        if spec is not None:
+            self._pool = WorkerPool(spec, self.settings.workers, self.limits)
+            await self._pool.start()
+
+    def start_local(self) -> None:
+        """Evaluate in this process, without time limits (CLI and tests)."""
+        spec = self.prepare()
+        if spec is not None:
+            self._local = open_backend(spec)
+
+    def close(self) -> None:
+        if self._pool:
+            self._pool.close()
+        if self._remote is not None:
+            self._remote.close()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    # -- queries --------------------------------------------------------------------
+    async def run(self, job: Job, timeout: float | None = None) -> Answer:
+        """Answer a query (from the cache when the same job was answered before)."""
+        key = job.cache_key()
+        if self._cache is not None and (hit := self._cache.get(key)) is not None:
+            return hit
+        t = timeout if timeout is not None else self.settings.query_timeout
+        if self._remote is not None:
+            ans = await self._remote.run(job, t, self.limits)
+        elif self._pool is not None:
+            ans = await self._pool.run(job, t)
+        elif self._local is not None:
+            ans = await asyncio.to_thread(self._local.run, job, self.limits)
+        else:
+            raise RuntimeError("engine not started")
+        if self._cache is not None:
+            self._cache.put(key, ans)
+        return ans
+
+    def run_sync(self, job: Job) -> Answer:
+        """Blocking form of ``run`` for the CLI and tests (no event loop needed)."""
+        if self._local is not None:
+            return self._local.run(job, self.limits)
+        return asyncio.run(self.run(job))
+
+    async def select(self, query: str, **bindings: tuple) -> list[dict[str, tuple]]:
+        """Run a SELECT and return rows of plain terms (for pages and pictures)."""
+        ans = await self.run(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
+        return parse_json_rows(ans.body)
+
+
+def parse_json_rows(body: bytes) -> list[dict[str, tuple]]:
+    """SPARQL JSON results → rows of plain term tuples."""
+    data = orjson.loads(body)
+    out = []
+    for b in data.get("results", {}).get("bindings", []):
+        row = {}
+        for k, v in b.items():
+            if v["type"] == "uri":
+                row[k] = ("uri", v["value"])
+            elif v["type"] == "bnode":
+                row[k] = ("bnode", v["value"])
+            else:
+                row[k] = ("literal", v["value"], v.get("xml:lang"), v.get("datatype"))
+        out.append(row)
+    return out
+
+
+def _file_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]

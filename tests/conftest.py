@@ -1,0 +1,102 @@
+"""Shared fixtures: the loaded graph, a local engine, and a real uvicorn server.
+
+The server fixture starts ``python -m spacecoop serve`` as a subprocess on a free
+loopback port, exactly as a user would, and waits until it answers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from spacecoop import config
+from spacecoop.loader import load_dataset
+from spacecoop.store import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A running ``spacecoop serve`` process."""
+
+    def __init__(self, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(ROOT / "tests" / f".server-{self.port}.log", "w+")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spacecoop", "serve", "--port", str(self.port), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        )
+        self._wait()
+
+    def _wait(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"server exited early:\n{self.log.read()}")
+            try:
+                if httpx.get(self.url + "/sparql", params={"query": "ASK {}"}, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not start in time")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LiveServer]:
+    """The default server (bundled graph, default store), shared by the whole session."""
+    srv = LiveServer()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(server: LiveServer) -> str:
+    return server.url
+
+
+@pytest.fixture
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def dataset():  # type: ignore[no-untyped-def]
+    """The bundled graph as an rdflib Dataset, from the one loader."""
+    return load_dataset()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """An in-process engine over the bundled graph (no worker pool, no time limit)."""
+    eng = Engine(config.Settings())
+    eng.start_local()
+    yield eng
+    eng.close()
