@@ -1,3 +1,6 @@
-from spacecoop.cli import main
+"""``python -m spacecoop``; guarded because query workers re-import the main module."""
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    from spacecoop.cli import main
+
+    raise SystemExit(main())

@@ -220,7 +220,7 @@ def _used_prefixes(triples: Sequence[Any]) -> dict[str, str]:
             if ":" in value:
                 used.add(value)
             dt = getattr(term, "datatype", None)
-            if dt is not None:
+            if dt is not None and not getattr(term, "language", None):
                 used.add(dt.value)
     return {p: ns for p, ns in config.PREFIXES.items() if any(v.startswith(ns) for v in used)}
 
