@@ -98,7 +98,11 @@ def read_quads(source: Source, base: str = config.BASE) -> Iterator[ox.Quad]:
 def _parse_file(source: Source) -> Iterator[ox.Quad]:
     to_graph = ox.NamedNode(source.graph) if source.graph else None
     try:
-        yield from ox.parse(path=str(source.path), format=source.format, to_graph=to_graph)
+        # ox.parse has no to_graph (only Store.load does): move default-graph triples ourselves.
+        for q in ox.parse(path=str(source.path), format=source.format):
+            if to_graph is not None and isinstance(q.graph_name, ox.DefaultGraph):
+                q = ox.Quad(q.subject, q.predicate, q.object, to_graph)
+            yield q
     except SyntaxError as err:
         raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
     except (OSError, ValueError) as err:

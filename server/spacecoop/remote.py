@@ -1,7 +1,7 @@
 """The ``sparql:URL`` store: a remote SPARQL 1.1 server behind our protocol and safety.
 
-Only the operator-configured URL is ever contacted. Bindings are sent as a trailing
-``VALUES`` block built from validated terms, since a remote server has no substitution API.
+Only the operator-configured URL is ever contacted. Bindings travel as a
+leading ``VALUES`` block of validated terms, as for every backend.
 """
 
 from __future__ import annotations
@@ -10,21 +10,8 @@ from typing import Any
 
 import httpx
 
-from spacecoop import config, results
-from spacecoop.store import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, Answer, Job, Limits, QueryError
-
-
-def values_block(bindings: tuple[tuple[str, tuple], ...]) -> str:
-    """A ``VALUES`` clause for validated terms (N-Triples syntax, so nothing can escape).
-
-    >>> values_block((("m", ("uri", "http://x/a")),))
-    '\\nVALUES (?m) { (<http://x/a>) }'
-    """
-    if not bindings:
-        return ""
-    names = " ".join(f"?{k}" for k, _ in bindings)
-    terms = " ".join(results._tsv_field(t) for _, t in bindings)
-    return f"\nVALUES ({names}) {{ ({terms}) }}"
+from spacecoop import config
+from spacecoop.store import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, Answer, Job, Limits, QueryError, bound_query
 
 
 class RemoteBackend:
@@ -40,7 +27,7 @@ class RemoteBackend:
         form = query_form(job.query)
         graph = form in ("CONSTRUCT", "DESCRIBE")
         media = GRAPH_MEDIA_TYPES[job.graph_format] if graph else RESULT_MEDIA_TYPES[job.result_format]
-        data: dict[str, Any] = {"query": job.query + values_block(job.bindings)}
+        data: dict[str, Any] = {"query": bound_query(job)}
         if job.default_graphs:
             data["default-graph-uri"] = list(job.default_graphs)
         if job.named_graphs:

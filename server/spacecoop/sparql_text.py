@@ -95,3 +95,51 @@ def query_form(text: str) -> str:
 def is_update(text: str) -> bool:
     """True when the text is a SPARQL Update request rather than a query."""
     return facts(text).form in UPDATE_FORMS
+
+
+def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
+    """Bind variables by opening the query pattern with a ``VALUES`` block.
+
+    ``bindings`` pairs a variable name with a term already written in N-Triples syntax
+    (built from validated values, never from raw input). The block goes right after the
+    ``{`` that opens the WHERE pattern, so the binding holds throughout the pattern, also
+    for variables the query does not project.
+
+    >>> with_values("SELECT ?l WHERE { ?m rdfs:label ?l }", (("m", "<http://x/a>"),))
+    'SELECT ?l WHERE { VALUES (?m) { (<http://x/a>) } ?m rdfs:label ?l }'
+    >>> with_values('CONSTRUCT { ?m ?p "{" } WHERE { ?m ?p ?o }', (("m", "<http://x/a>"),))
+    'CONSTRUCT { ?m ?p "{" } WHERE { VALUES (?m) { (<http://x/a>) } ?m ?p ?o }'
+    """
+    if not bindings:
+        return text
+    block = " VALUES ({}) {{ ({}) }}".format(" ".join(f"?{k}" for k, _ in bindings),
+                                            " ".join(v for _, v in bindings))
+    at = _pattern_start(text)
+    if at is None:
+        return f"{text} WHERE {{{block} }}"
+    return text[:at + 1] + block + text[at + 1:]
+
+
+def _pattern_start(text: str) -> int | None:
+    """Offset of the ``{`` opening the query pattern (after WHERE, else after the form)."""
+    seen_form = seen_where = False
+    first_brace_after_form: int | None = None
+    depth = 0
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "word" and depth == 0 and text[m.end():m.end() + 1] != ":":
+            up = m.group().upper()
+            seen_form = seen_form or up in QUERY_FORMS
+            seen_where = seen_where or (seen_form and up == "WHERE")
+        elif kind == "open" and m.group() == "{":
+            if seen_where:
+                return m.start()
+            if seen_form and first_brace_after_form is None and depth == 0:
+                first_brace_after_form = m.start()
+            depth += 1
+        elif kind == "close" and m.group() == "}":
+            depth -= 1
+    # CONSTRUCT's first brace is its template, never its pattern.
+    if facts(text).form == "CONSTRUCT":
+        return None
+    return first_brace_after_form

@@ -111,10 +111,8 @@ class OxigraphBackend:
             kwargs["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
         if job.named_graphs:
             kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
-        if job.bindings:
-            kwargs["substitutions"] = {ox.Variable(k): _ox_term(t) for k, t in job.bindings}
         try:
-            res = self.store.query(job.query, **kwargs)
+            res = self.store.query(bound_query(job), **kwargs)
         except SyntaxError as err:
             raise QueryError(400, f"SPARQL syntax error: {_first_line(str(err))}") from None
         except (OSError, ValueError, TypeError) as err:
@@ -159,7 +157,7 @@ class RdflibBackend:
         self.dataset = dataset
 
     def run(self, job: Job, limits: Limits) -> Answer:
-        from rdflib import Dataset, Literal
+        from rdflib import Dataset
         from rdflib.plugins.sparql import prepareQuery
 
         from spacecoop.loader import to_oxigraph
@@ -171,9 +169,7 @@ class RdflibBackend:
                 for t in self.dataset.graph(g):
                     target.default_graph.add(t)
         try:
-            prepared = prepareQuery(job.query)
-            init = {k: _rdflib_term(t) for k, t in job.bindings}
-            res = target.query(prepared, initBindings=init)
+            res = target.query(prepareQuery(bound_query(job)))
         except Exception as err:  # rdflib raises many exception types for bad queries
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
         if res.type == "ASK":
@@ -193,7 +189,6 @@ class RdflibBackend:
                    for s, p, o in res.graph or []]
         if len(triples) > limits.max_rows:
             raise _too_many_rows(limits)
-        del Literal
         kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
         fmt = _OX_RDF_FORMATS()[job.graph_format]
         if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
@@ -250,10 +245,15 @@ def _ox_term(t: tuple) -> Any:
     return ox.Literal(t[1], datatype=ox.NamedNode(t[3])) if t[3] else ox.Literal(t[1])
 
 
-def _rdflib_term(t: tuple) -> Any:
-    from spacecoop.loader import to_rdflib
+def bound_query(job: Job) -> str:
+    """The job's query with its bindings as a leading VALUES block of validated terms.
 
-    return to_rdflib(_ox_term(t))
+    One mechanism for every backend (Oxigraph, rdflib, remote): terms are written in
+    N-Triples syntax by ``results.term_syntax``, so a value can never become query text.
+    """
+    from spacecoop.sparql_text import with_values
+
+    return with_values(job.query, tuple((k, results.term_syntax(t)) for k, t in job.bindings))
 
 
 def _too_many_rows(limits: Limits) -> QueryError:

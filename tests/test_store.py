@@ -1,0 +1,228 @@
+"""The engine: native evaluation, every result format, bindings, limits, worker isolation,
+and the three kinds of store (embedded in memory, persistent Oxigraph, remote SPARQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from rdflib import Graph
+
+from spacecoop import config
+from spacecoop.loader import LoadError, Source, load_dataset
+from spacecoop.store import Engine, Job, QueryError
+
+from .conftest import ROOT, LiveServer, free_port
+
+MISSION = "https://spacecoop.example/resource/mission-3"
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("synthetic") / "synthetic.nt"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "2000", "-o", str(path)], check=True)
+    return path
+
+
+def local_engine(data: Path, store: str = "oxigraph", **settings: object) -> Engine:
+    eng = Engine(config.Settings(store=store, data_files=(str(data),)).with_(**settings))
+    eng.start_local()
+    return eng
+
+
+@pytest.fixture(scope="module")
+def eng(synthetic: Path) -> Iterator[Engine]:
+    e = local_engine(synthetic)
+    yield e
+    e.close()
+
+
+def rows(answer_body: bytes) -> list[dict]:
+    return orjson.loads(answer_body)["results"]["bindings"]
+
+
+@pytest.mark.parametrize("fmt,marker", [("json", b'"bindings"'), ("xml", b"<sparql"),
+                                        ("csv", b"p,o\r\n"), ("tsv", b"?p\t?o\n")])
+def test_select_answers_in_every_results_format(eng: Engine, fmt: str, marker: bytes) -> None:
+    ans = eng.run_sync(Job(f"SELECT ?p ?o WHERE {{ <{MISSION}> ?p ?o }}", result_format=fmt))
+    assert ans.kind == "select" and marker in ans.body and ans.rows and ans.rows > 3
+
+
+@pytest.mark.parametrize("fmt,rdflib_format", [("turtle", "turtle"), ("ntriples", "nt"),
+                                               ("jsonld", "json-ld"), ("rdfxml", "xml"), ("trig", "trig"),
+                                               ("nquads", "nquads")])
+def test_construct_answers_parse_back_in_every_graph_format(eng: Engine, fmt: str, rdflib_format: str) -> None:
+    ans = eng.run_sync(Job(f"CONSTRUCT WHERE {{ <{MISSION}> ?p ?o }}", graph_format=fmt))
+    assert ans.kind == "construct"
+    if rdflib_format in ("trig", "nquads"):
+        from rdflib import Dataset
+
+        g: Graph = Dataset()
+    else:
+        g = Graph()
+    g.parse(data=ans.body, format=rdflib_format)
+    assert len(g) == ans.rows and len(g) > 3
+
+
+def test_ask_and_describe_kinds_are_reported(eng: Engine) -> None:
+    assert orjson.loads(eng.run_sync(Job("ASK { ?s ?p ?o }")).body)["boolean"] is True
+    assert eng.run_sync(Job(f"DESCRIBE <{MISSION}>")).kind == "describe"
+
+
+def test_bindings_are_rdf_terms_so_injection_text_stays_a_literal(eng: Engine) -> None:
+    q = "SELECT ?s WHERE { ?s <http://www.w3.org/2000/01/rdf-schema#label> ?label }"
+    evil = ("literal", 'x" } ; DROP ALL ; #', None, None)
+    assert rows(eng.run_sync(Job(q, bindings=(("label", evil),))).body) == []
+    bound = eng.run_sync(Job("SELECT ?p WHERE { ?m ?p ?o }", bindings=(("m", ("uri", MISSION)),)))
+    assert bound.rows and bound.rows > 3
+
+
+def test_default_graph_uri_restricts_the_default_graph(eng: Engine) -> None:
+    count = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    everything = int(rows(eng.run_sync(Job(count)).body)[0]["n"]["value"])
+    nothing = rows(eng.run_sync(Job(count, default_graphs=("http://nowhere.example/g",))).body)
+    assert everything > 1000 and nothing[0]["n"]["value"] == "0"
+
+
+def test_result_cap_refuses_with_a_clear_message(synthetic: Path) -> None:
+    e = local_engine(synthetic, max_result_rows=10)
+    with pytest.raises(QueryError) as err:
+        e.run_sync(Job("SELECT * WHERE { ?s ?p ?o }"))
+    assert err.value.status == 422 and "more than 10 results" in err.value.message
+    e.close()
+
+
+def test_syntax_errors_are_short_and_positioned(eng: Engine) -> None:
+    with pytest.raises(QueryError) as err:
+        eng.run_sync(Job("SELECT * WHERE { ?s ?p }"))
+    assert err.value.status == 400 and "1:" in err.value.message and "Traceback" not in err.value.message
+
+
+def test_rdflib_memory_store_gives_the_same_answers_as_oxigraph(synthetic: Path, eng: Engine) -> None:
+    mem = local_engine(synthetic, store="memory")
+    q = f"SELECT ?p ?o WHERE {{ <{MISSION}> ?p ?o }}"
+    def as_set(body: bytes) -> set[tuple[str, str]]:
+        return {(r["p"]["value"], r["o"]["value"]) for r in rows(body)}
+    assert as_set(mem.run_sync(Job(q)).body) == as_set(eng.run_sync(Job(q)).body)
+    mem.close()
+
+
+def test_pool_stops_a_query_past_its_time_limit_and_recovers(synthetic: Path) -> None:
+    async def scenario() -> tuple[float, QueryError, int, bool]:
+        e = Engine(config.Settings(data_files=(str(synthetic),), workers=2, query_timeout=1.0, cache_entries=0))
+        await e.start()
+        assert e._pool is not None
+        pids_before = {w.process.pid for w in e._pool._all}
+        started = time.perf_counter()
+        try:
+            await e.run(Job("SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"))
+        except QueryError as caught:
+            err = caught
+        elapsed = time.perf_counter() - started
+        await asyncio.sleep(1.0)  # the replacement worker starts in the background
+        pids_after = {w.process.pid for w in e._pool._all}
+        killed = len(pids_before - pids_after)
+        ok = (await e.run(Job("ASK { ?s ?p ?o }"))).kind == "ask"
+        e.close()
+        return elapsed, err, killed, ok
+
+    elapsed, err, killed, ok = asyncio.run(scenario())
+    assert err.status == 503 and "time limit" in err.message
+    assert elapsed < 3, "the client must get its answer at the deadline, not when the query ends"
+    assert killed == 1, "the worker running the query is killed, freeing its CPU"
+    assert ok
+
+
+def test_repeated_queries_are_served_from_the_bounded_cache(synthetic: Path) -> None:
+    async def scenario() -> bool:
+        e = Engine(config.Settings(data_files=(str(synthetic),), workers=1))
+        await e.start()
+        first = await e.run(Job("SELECT * WHERE { ?s ?p ?o } LIMIT 5"))
+        second = await e.run(Job("SELECT * WHERE { ?s ?p ?o } LIMIT 5"))
+        e.close()
+        return first is second
+
+    assert asyncio.run(scenario())
+
+
+def test_loader_reports_syntax_errors_as_file_line_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ttl"
+    bad.write_text('@prefix ex: <http://ex/> .\nex:a ex:b "unterminated .\n')
+    with pytest.raises(LoadError) as err:
+        load_dataset([Source(bad, config.graph_iri("bad"))])
+    assert str(err.value).startswith(f"{bad}:2:")
+
+
+def test_persistent_oxigraph_store_is_built_once_and_served(synthetic: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    out = subprocess.run([sys.executable, "-m", "spacecoop", "load", str(synthetic), "--store", f"oxigraph:{store}"],
+                         capture_output=True, text=True, check=True)
+    assert "triples/s" in out.stdout
+    srv = LiveServer("--store", f"oxigraph:{store}")
+    try:
+        r = httpx.get(srv.url + "/sparql", params={"query": f"SELECT ?p WHERE {{ <{MISSION}> ?p ?o }}"},
+                      headers={"Accept": "application/sparql-results+json"})
+        assert r.status_code == 200 and len(r.json()["results"]["bindings"]) > 3
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def oxigraph_server(synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `oxigraph serve-read-only` process (the PyPI `oxigraph` package)."""
+    location = tmp_path_factory.mktemp("oxigraph")
+    binary = str(Path(sys.executable).with_name("oxigraph"))
+    subprocess.run([binary, "load", "--location", str(location), "--file", str(synthetic)], check=True,
+                   capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve-read-only", "--location", str(location), "--bind", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/query"
+    for _ in range(100):
+        try:
+            httpx.get(url, params={"query": "ASK {}"}, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_remote_sparql_store_is_fronted_with_our_protocol(oxigraph_server: str) -> None:
+    srv = LiveServer("--store", f"sparql:{oxigraph_server}", env={"SPACECOOP_STORE": ""})
+    try:
+        r = httpx.get(srv.url + "/sparql", params={"query": f"SELECT ?p WHERE {{ <{MISSION}> ?p ?o }}"})
+        assert r.status_code == 200 and len(r.json()["results"]["bindings"]) > 3
+        refused = httpx.post(srv.url + "/sparql", data={"update": "DROP ALL"})
+        assert refused.status_code == 403, "the remote store stays read-only behind us"
+    finally:
+        srv.stop()
+    still_there = httpx.get(oxigraph_server, params={"query": "ASK { ?s ?p ?o }"},
+                            headers={"Accept": "application/sparql-results+json"})
+    assert still_there.json()["boolean"] is True
+
+
+def test_remote_store_binds_parameters_as_values(oxigraph_server: str) -> None:
+    e = Engine(config.Settings(store=f"sparql:{oxigraph_server}"))
+    e.start_local()
+    ans = e.run_sync(Job("SELECT ?p WHERE { ?m ?p ?o }", bindings=(("m", ("uri", MISSION)),)))
+    assert len(rows(ans.body)) > 3
+    e.close()
+
+
+def test_server_starts_on_the_bundled_graph_without_configuration() -> None:
+    srv = LiveServer(env={k: v for k, v in os.environ.items() if not k.startswith("SPACECOOP_")})
+    try:
+        r = httpx.get(srv.url + "/sparql", params={"query": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"})
+        assert int(r.json()["results"]["bindings"][0]["n"]["value"]) == len(load_dataset())
+    finally:
+        srv.stop()
