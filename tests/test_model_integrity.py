@@ -35,7 +35,8 @@ ALLOWED_NAMESPACES = (
     "https://schema.org/", "http://www.w3.org/ns/org#", "http://www.wikidata.org/prop/direct/",
 )
 # Project vocabulary (not article content): exempt from the quote/derivation rule.
-VOCABULARY_SCHEMES = {URIRef(SCR + s) for s in ("mission-statuses", "sides", "contribution-kinds", "roles", "orbit-regimes")}
+VOCABULARY_SCHEMES = {URIRef(SCR + s) for s in (
+    "mission-statuses", "sides", "contribution-kinds", "roles", "orbit-regimes")}
 # Properties documented in docs/model.md as applicable to anything (no rdfs:domain).
 ANY_DOMAIN = {URIRef(SC + p) for p in ("quote", "dateText", "durationYears")}
 
@@ -361,7 +362,8 @@ def test_the_meeting_is_dated_placed_and_attended_as_the_article_says(data: Grap
     people = set(data.objects(m, URIRef(SC + "participant")))
     assert {URIRef(SCR + "josef-aschbacher"), URIRef(SCR + "shan-zhongde")} <= people
     assert data.value(m, URIRef(SC + "previousMeeting")) == URIRef(SCR + "meeting-2017")
-    assert data.value(URIRef(SCR + "meeting-2017"), URIRef(SC + "date")) == Literal("2017", datatype=XSD.gYear)
+    previous = URIRef(SCR + "meeting-2017")
+    assert data.value(previous, URIRef(SC + "date")) == Literal("2017", datatype=XSD.gYear)
 
 
 def test_vague_dates_keep_the_article_words_and_a_window(data: Graph) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rdflib import Namespace
-from rdflib.namespace import DCAT, DCTERMS, OWL, PROV, RDF, RDFS, SDO, SH, SKOS, VOID, XSD, Namespace as _NS
+from rdflib.namespace import DCAT, DCTERMS, OWL, PROV, RDF, RDFS, SDO, SH, SKOS, VOID, XSD
+from rdflib.namespace import Namespace as _NS
 
 # --- IRI scheme -------------------------------------------------------------------------
 # The canonical base is a reserved ".example" domain: the data is written against it and

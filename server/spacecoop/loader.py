@@ -12,6 +12,7 @@ exports, JSON-LD).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -216,6 +217,17 @@ def load_dataset(sources: Sequence[Source] | None = None, base: str = config.BAS
             ctx = ds.default_graph if isinstance(g, ox.DefaultGraph) else ds.graph(to_rdflib(g))  # type: ignore[arg-type]
             ctx.add((to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object)))  # type: ignore[arg-type]
     return ds
+
+
+def fingerprint(sources: Sequence[Source], base: str = config.BASE) -> str:
+    """A short hash of the sources' bytes and the base: the graph's version (ETag seed)."""
+    digest = hashlib.sha256(base.encode())
+    for source in sources:
+        files = sorted(source.path.glob("**/*")) if source.path.is_dir() else [source.path]
+        for path in files:
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def check_sources(sources: Sequence[Source]) -> list[LoadError]:

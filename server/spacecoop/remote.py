@@ -6,12 +6,21 @@ leading ``VALUES`` block of validated terms, as for every backend.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
 from spacecoop import config
-from spacecoop.store import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, Answer, Job, Limits, QueryError, bound_query
+from spacecoop.store import (
+    GRAPH_MEDIA_TYPES,
+    RESULT_MEDIA_TYPES,
+    Answer,
+    Job,
+    Limits,
+    QueryError,
+    bound_query,
+)
 
 
 class RemoteBackend:
@@ -19,7 +28,18 @@ class RemoteBackend:
 
     def __init__(self, url: str, settings: config.Settings) -> None:
         self.url = url
-        self.client = httpx.AsyncClient(timeout=settings.query_timeout, follow_redirects=False)
+        self.timeout = settings.query_timeout
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """One pooled client per event loop (the CLI runs a fresh loop per query)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._loop = loop
+        return self._client
 
     async def run(self, job: Job, timeout: float, limits: Limits) -> Answer:
         from spacecoop.sparql_text import query_form
@@ -54,9 +74,6 @@ class RemoteBackend:
         return Answer(kind, resp.headers.get("content-type", media).split(";")[0], bytes(body))
 
     def close(self) -> None:
-        import asyncio
-
-        try:
-            asyncio.get_running_loop().create_task(self.client.aclose())
-        except RuntimeError:
-            asyncio.run(self.client.aclose())
+        if self._client is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.create_task(self._client.aclose())
+        self._client = None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from pathlib import Path
 
 from spacecoop import config
-from spacecoop.loader import LoadError, Source, bundled_sources, load_oxigraph, user_sources
+from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -75,12 +74,7 @@ def cli_load(args: argparse.Namespace) -> int:
             return 1
     store.optimize()
     store.flush()
-    digest = hashlib.sha256()
-    for s in sources:
-        digest.update(str(s.path.resolve()).encode())
-        if s.path.is_file():
-            digest.update(str(s.path.stat().st_mtime_ns).encode() + str(s.path.stat().st_size).encode())
-    (path / "spacecoop-version.txt").write_text(digest.hexdigest()[:16] + "\n")
+    (path / "spacecoop-version.txt").write_text(fingerprint(sources) + "\n")
     seconds = time.perf_counter() - started
     print(f"loaded {total:,} quads into {path} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} triples/s)")
     return 0

@@ -79,9 +79,9 @@ def facts(text: str) -> Facts:
             prev_words = [*prev_words[-1:], up]
             continue
         elif kind == "iri":
-            if prev_words and prev_words[-1] == "SERVICE" or prev_words[-2:] == ["SERVICE", "SILENT"]:
+            if (prev_words and prev_words[-1] == "SERVICE") or prev_words[-2:] == ["SERVICE", "SILENT"]:
                 out.service_iris.append(tok[1:-1])
-            if prev_words and prev_words[-1] == "FROM" or prev_words[-2:] == ["FROM", "NAMED"]:
+            if (prev_words and prev_words[-1] == "FROM") or prev_words[-2:] == ["FROM", "NAMED"]:
                 out.from_iris.append(tok[1:-1])
         prev_words = [] if kind != "iri" else prev_words
     return out

@@ -25,16 +25,18 @@ import signal
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from spacecoop import config, results
-from spacecoop.loader import Source, bundled_sources, load_oxigraph, user_sources
+from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+
+T = TypeVar("T")
 
 RESULT_MEDIA_TYPES = {
     "json": "application/sparql-results+json",
@@ -121,33 +123,15 @@ class OxigraphBackend:
             return _boolean_answer(bool(res), job)
         if isinstance(res, ox.QuerySolutions):
             variables = [v.value for v in res.variables]
-            rows = []
             try:
-                for solution in res:
-                    if len(rows) >= limits.max_rows:
-                        raise _too_many_rows(limits)
-                    rows.append({v: _plain(solution[v]) for v in variables if solution[v] is not None})
+                rows = _capped(({v: _plain(s[v]) for v in variables if s[v] is not None} for s in res), limits)
             except (OSError, ValueError, TypeError) as err:
                 raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
             return _select_answer(variables, rows, job, limits)
-        triples = []
         try:
-            for triple in res:
-                if len(triples) >= limits.max_rows:
-                    raise _too_many_rows(limits)
-                triples.append(triple)
+            return _graph_answer(_capped(res, limits), job, limits)
         except (OSError, ValueError, TypeError) as err:
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
-        kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
-        fmt = _OX_RDF_FORMATS()[job.graph_format]
-        if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
-            dg = ox.DefaultGraph()
-            body = ox.serialize([ox.Quad(t.subject, t.predicate, t.object, dg) for t in triples], format=fmt,
-                                **({"prefixes": config.PREFIXES} if fmt == ox.RdfFormat.TRIG else {}))
-        else:
-            prefixed = fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.RDF_XML, ox.RdfFormat.N3)
-            body = ox.serialize(triples, format=fmt, **({"prefixes": _used_prefixes(triples)} if prefixed else {}))
-        return _graph_answer(kind, body, job, limits, len(triples))
 
 
 class RdflibBackend:
@@ -176,30 +160,16 @@ class RdflibBackend:
             return _boolean_answer(bool(res.askAnswer), job)
         if res.type == "SELECT":
             variables = [str(v) for v in res.vars or []]
-            rows = []
-            for row in res:
-                if len(rows) >= limits.max_rows:
-                    raise _too_many_rows(limits)
-                rows.append({v: _plain(to_oxigraph(row[v])) for v in variables  # type: ignore[index]
-                             if row[v] is not None})  # type: ignore[index]
+            rows = _capped(({v: _plain(to_oxigraph(r[v])) for v in variables if r[v] is not None}
+                            for r in res), limits)
             return _select_answer(variables, rows, job, limits)
         import pyoxigraph as ox
 
-        triples = [ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))  # type: ignore[arg-type]
-                   for s, p, o in res.graph or []]
-        if len(triples) > limits.max_rows:
-            raise _too_many_rows(limits)
-        kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
-        fmt = _OX_RDF_FORMATS()[job.graph_format]
-        if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
-            dg = ox.DefaultGraph()
-            body = ox.serialize([ox.Quad(t.subject, t.predicate, t.object, dg) for t in triples], format=fmt)
-        else:
-            body = ox.serialize(triples, format=fmt)
-        return _graph_answer(kind, body, job, limits, len(triples))
+        triples = (ox.Triple(*(to_oxigraph(t) for t in triple)) for triple in res.graph or [])  # type: ignore[arg-type]
+        return _graph_answer(_capped(triples, limits), job, limits)
 
 
-def _OX_RDF_FORMATS() -> dict[str, Any]:  # noqa: N802 - a lazily built constant
+def _OX_RDF_FORMATS() -> dict[str, Any]:
     import pyoxigraph as ox
 
     return {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES, "jsonld": ox.RdfFormat.JSON_LD,
@@ -256,6 +226,16 @@ def bound_query(job: Job) -> str:
     return with_values(job.query, tuple((k, results.term_syntax(t)) for k, t in job.bindings))
 
 
+def _capped(items: Iterable[T], limits: Limits) -> list[T]:
+    """Collect an answer, refusing it as soon as it passes the row cap (memory stays bounded)."""
+    out: list[T] = []
+    for item in items:
+        if len(out) >= limits.max_rows:
+            raise _too_many_rows(limits)
+        out.append(item)
+    return out
+
+
 def _too_many_rows(limits: Limits) -> QueryError:
     return QueryError(422, f"the answer has more than {limits.max_rows:,} results; add a LIMIT "
                            "or download the dump at /dumps/")
@@ -274,12 +254,25 @@ def _select_answer(variables: list[str], rows: list[dict[str, tuple]], job: Job,
 
 
 def _boolean_answer(value: bool, job: Job) -> Answer:
-    return Answer("ask", RESULT_MEDIA_TYPES[job.result_format], results.BOOLEAN_WRITERS[job.result_format](value))
+    body = results.BOOLEAN_WRITERS[job.result_format](value)
+    return Answer("ask", RESULT_MEDIA_TYPES[job.result_format], body)
 
 
-def _graph_answer(kind: str, body: bytes, job: Job, limits: Limits, count: int) -> Answer:
+def _graph_answer(triples: list[Any], job: Job, limits: Limits) -> Answer:
+    """Serialize CONSTRUCT/DESCRIBE triples natively with pyoxigraph."""
+    import pyoxigraph as ox
+
+    fmt = _OX_RDF_FORMATS()[job.graph_format]
+    options: dict[str, Any] = {}
+    if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML, ox.RdfFormat.N3):
+        options["prefixes"] = _used_prefixes(triples)
+    if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):  # a graph answer lives in the default graph
+        dg = ox.DefaultGraph()
+        triples = [ox.Quad(t.subject, t.predicate, t.object, dg) for t in triples]
+    body = ox.serialize(triples, format=fmt, **options) or b""
     _check_size(body, limits)
-    return Answer(kind, GRAPH_MEDIA_TYPES[job.graph_format], body, count)
+    kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
+    return Answer(kind, GRAPH_MEDIA_TYPES[job.graph_format], body, len(triples))
 
 
 def _first_line(message: str) -> str:
@@ -390,7 +383,7 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         fd = w.conn.fileno()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        loop.add_reader(fd, lambda: None if ready.done() else ready.set_result(None))
         try:
             await asyncio.wait_for(ready, timeout)
         finally:
@@ -421,7 +414,7 @@ class WorkerPool:
             raise
         self._idle.put_nowait(w)
         if msg[0] == "ok":
-            return msg[1]  # type: ignore[no-any-return]
+            return msg[1]
         raise QueryError(msg[1], msg[2])
 
     def _replace(self, w: _Worker) -> None:
@@ -526,7 +519,7 @@ class Engine:
         self._tmpdir = tempfile.mkdtemp(prefix="spacecoop-")
         path = os.path.join(self._tmpdir, "snapshot.nq")
         store.dump(path, format=ox.RdfFormat.N_QUADS)
-        self.version = _file_hash(path)
+        self.version = fingerprint(self.sources(), self.settings.base)
         self._describe_store(store)
         return path
 
@@ -534,7 +527,8 @@ class Engine:
         self.triple_count = len(store)
         self.named_graphs = tuple(sorted(g.value for g in store.named_graphs()))
         if not self.version:
-            self.version = hashlib.sha256(f"{self.triple_count}:{self.named_graphs}".encode()).hexdigest()[:16]
+            seed = f"{self.triple_count}:{self.named_graphs}".encode()
+            self.version = hashlib.sha256(seed).hexdigest()[:16]
 
     async def start(self) -> None:
         """Start the worker pool (server use)."""
@@ -594,7 +588,7 @@ def parse_json_rows(body: bytes) -> list[dict[str, tuple]]:
     data = orjson.loads(body)
     out = []
     for b in data.get("results", {}).get("bindings", []):
-        row = {}
+        row: dict[str, tuple] = {}
         for k, v in b.items():
             if v["type"] == "uri":
                 row[k] = ("uri", v["value"])
@@ -604,11 +598,3 @@ def parse_json_rows(body: bytes) -> list[dict[str, tuple]]:
                 row[k] = ("literal", v["value"], v.get("xml:lang"), v.get("datatype"))
         out.append(row)
     return out
-
-
-def _file_hash(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
