@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("load", help="build a persistent Oxigraph store from RDF files")
     p.add_argument("files", nargs="*", metavar="FILE", help="RDF files (default: the bundled graph)")
     p.add_argument("--store", required=True, help="oxigraph:PATH")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
 
     p = sub.add_parser("query", help="run a saved query (by name) or a .rq file")
     p.add_argument("name", nargs="?", help="saved query name (see `spacecoop queries`)")

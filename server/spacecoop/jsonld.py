@@ -72,7 +72,6 @@ class RemoteDocumentRefused(JsonLdError):  # type: ignore[misc]
 STANDARD_TERMS: dict[str, Any] = {
     "id": "@id",
     "type": "@type",
-    "value": "@value",  # so a typed date reads {"type": "xsd:gYear", "value": "2028"}
     "label": {"@id": "rdfs:label", "@container": "@language"},
     "comment": {"@id": "rdfs:comment", "@container": "@language"},
     "seeAlso": {"@id": "rdfs:seeAlso", "@type": "@id"},
@@ -81,6 +80,7 @@ STANDARD_TERMS: dict[str, Any] = {
     "subPropertyOf": {"@id": "rdfs:subPropertyOf", "@type": "@id"},
     "domain": {"@id": "rdfs:domain", "@type": "@id"},
     "range": {"@id": "rdfs:range", "@type": "@id"},
+    "unionOf": {"@id": "owl:unionOf", "@type": "@id", "@container": "@list"},
     "prefLabel": {"@id": "skos:prefLabel", "@container": "@language"},
     "altLabel": {"@id": "skos:altLabel", "@container": "@language"},
     "definition": {"@id": "skos:definition", "@container": "@language"},

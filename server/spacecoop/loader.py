@@ -13,10 +13,12 @@ exports, JSON-LD).
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pyoxigraph as ox
 from rdflib import BNode, Dataset, Literal, URIRef
@@ -173,33 +175,68 @@ def to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
 
 
 # --- sinks --------------------------------------------------------------------------------
-Progress = Callable[[Source, int, float], None]
+class LoadProgress(Protocol):
+    """Receives loading progress: bytes read of each file, then its quad count."""
+
+    def read(self, source: Source, done: int, total: int) -> None: ...
+
+    def finished(self, source: Source, quads: int, seconds: float) -> None: ...
+
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that reports how far it has been read (for the progress bar)."""
+
+    def __init__(self, path: Path, on_read: Callable[[int], None]) -> None:
+        self._f = path.open("rb")
+        self._done = 0
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._f.readinto(buffer)
+        self._done += n or 0
+        self._on_read(self._done)
+        return n or 0
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
 
 
 def load_oxigraph(store: ox.Store, sources: Sequence[Source], base: str = config.BASE,
-                  progress: Progress | None = None) -> int:
+                  progress: LoadProgress | None = None) -> int:
     """Stream every source into an Oxigraph store; returns the number of quads loaded.
 
-    Files are bulk-loaded straight from disk (memory bounded by the store, not the file)
-    unless they must be rebased or are derived (the query catalogue).
+    Files are bulk-loaded as a stream (memory bounded by the store, not the file) unless
+    they must be rebased or are derived (the query catalogue).
     """
     total = 0
     for source in sources:
         start = time.perf_counter()
         before = len(store)
         if source.path.is_file() and base == config.CANONICAL_BASE:
-            to_graph = ox.NamedNode(source.graph) if source.graph else None
-            try:
-                store.bulk_load(path=str(source.path), format=source.format, to_graph=to_graph)
-            except SyntaxError as err:
-                raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
+            _bulk_load_file(store, source, progress)
         else:
             store.bulk_extend(read_quads(source, base))
         added = len(store) - before
         total += added
         if progress:
-            progress(source, added, time.perf_counter() - start)
+            progress.finished(source, added, time.perf_counter() - start)
     return total
+
+
+def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | None) -> None:
+    to_graph = ox.NamedNode(source.graph) if source.graph else None
+    size = source.path.stat().st_size
+    reader = _CountingReader(source.path, lambda done: progress.read(source, done, size) if progress else None)
+    try:
+        store.bulk_load(input=io.BufferedReader(reader, 1 << 20), format=source.format, to_graph=to_graph)
+    except SyntaxError as err:
+        raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
+    finally:
+        reader.close()
 
 
 def load_dataset(sources: Sequence[Source] | None = None, base: str = config.BASE) -> Dataset:

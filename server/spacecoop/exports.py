@@ -1,0 +1,251 @@
+"""Dumps of the whole graph: one code path for ``spacecoop export`` and ``/dumps/``.
+
+Formats: Turtle and N-Triples (the union of all named graphs), N-Quads and TriG (with
+the named graphs, one per source file), JSON-LD (the union, compacted with the published
+context) and framed JSON-LD (``--frame mission``: one nested document per mission).
+
+The quads come from the same loader and sources as the engine (so a dump is exactly what
+the endpoint serves), blank nodes are canonicalised and quads sorted, so the same graph
+always gives the same bytes — and the same ``ETag``.
+
+>>> dump_name("ttl"), dump_name("jsonld", frame="mission")
+('spacecoop.ttl', 'spacecoop-mission.jsonld')
+>>> parse_dump_name("spacecoop.nq.gz"), parse_dump_name("spacecoop-mission.jsonld")
+(('nq', None, True), ('jsonld', 'mission', False))
+>>> parse_dump_name("other.ttl") is None
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import re
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from spacecoop import config, iris, jsonld
+
+DUMP_STEM = "spacecoop"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
+
+
+@dataclass(frozen=True)
+class DumpFormat:
+    """One dump format: file extension, media type, and whether it keeps named graphs."""
+
+    ext: str
+    media_type: str
+    title: str
+    quads: bool
+    rdf_format: ox.RdfFormat | None  # None: JSON-LD, written by pyld
+
+
+FORMATS: dict[str, DumpFormat] = {
+    "ttl": DumpFormat("ttl", "text/turtle", "Turtle", False, ox.RdfFormat.TURTLE),
+    "nt": DumpFormat("nt", "application/n-triples", "N-Triples", False, ox.RdfFormat.N_TRIPLES),
+    "nq": DumpFormat("nq", "application/n-quads", "N-Quads (named graphs)", True, ox.RdfFormat.N_QUADS),
+    "trig": DumpFormat("trig", "application/trig", "TriG (named graphs)", True, ox.RdfFormat.TRIG),
+    "jsonld": DumpFormat("jsonld", jsonld.MEDIA_TYPE, "JSON-LD (compacted)", False, None),
+}
+GZIP_MEDIA_TYPE = "application/gzip"
+_NAME = re.compile(rf"^{DUMP_STEM}(?:-(?P<frame>[a-z0-9-]+))?\.(?P<ext>[a-z]+)(?P<gz>\.gz)?$")
+
+
+class ExportError(Exception):
+    """A dump that cannot be produced (unknown format or frame, or a remote store)."""
+
+
+# --- names ------------------------------------------------------------------------------
+def dump_name(fmt: str, frame: str | None = None, gz: bool = False) -> str:
+    """The file name of a dump (the same under ``/dumps/`` and as the CLI's suggestion)."""
+    stem = f"{DUMP_STEM}-{frame}" if frame else DUMP_STEM
+    return f"{stem}.{fmt}" + (".gz" if gz else "")
+
+
+def parse_dump_name(name: str) -> tuple[str, str | None, bool] | None:
+    """``(format, frame, gzipped)`` for a dump file name, or None if it is not one."""
+    m = _NAME.match(name)
+    if not m or m["ext"] not in FORMATS or (m["frame"] and m["ext"] != "jsonld"):
+        return None
+    return m["ext"], m["frame"], bool(m["gz"])
+
+
+# --- the graph --------------------------------------------------------------------------
+def _served_quads(settings: config.Settings) -> Iterator[ox.Quad]:
+    """The quads the engine serves for these settings (same sources, same base)."""
+    store = settings.store
+    if store.startswith("sparql:"):
+        raise ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
+    if store.startswith("oxigraph:"):
+        yield from ox.Store.read_only(store.removeprefix("oxigraph:")).quads_for_pattern(None, None, None, None)
+        return
+    from spacecoop.loader import read_quads
+    from spacecoop.store import Engine
+
+    for source in Engine(settings).sources():
+        yield from read_quads(source, settings.base)
+
+
+def _sort_key(q: ox.Quad | ox.Triple) -> tuple[str, str, int, str, str]:
+    # Subjects grouped and in order; rdf:type then rdfs:label first, as a person reads.
+    p = q.predicate.value
+    rank = 0 if p == RDF_TYPE else 1 if p == RDFS_LABEL else 2
+    graph = str(q.graph_name) if isinstance(q, ox.Quad) else ""
+    return graph, str(q.subject), rank, p, str(q.object)
+
+
+def canonical_quads(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
+    """Deduplicated, blank nodes canonically renamed, sorted: same graph → same bytes."""
+    dataset = ox.Dataset(quads)
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+    return sorted(dataset, key=_sort_key)
+
+
+def union_triples(quads: Iterable[ox.Quad]) -> list[ox.Triple]:
+    """The default (union) graph: every triple once, sorted."""
+    triples = {ox.Triple(q.subject, q.predicate, q.object) for q in quads}
+    return sorted(triples, key=_sort_key)
+
+
+def _used_prefixes(terms: Iterable[ox.Triple | ox.Quad], base: str) -> dict[str, str]:
+    used: set[str] = set()
+    for t in terms:
+        for term in (t.subject, t.predicate, t.object):
+            if isinstance(term, ox.NamedNode):
+                used.add(term.value)
+            elif isinstance(term, ox.Literal):
+                used.add(term.datatype.value)
+    return {p: ns for p, ns in iris.prefixes(base).items() if any(v.startswith(ns) for v in used)}
+
+
+# --- serialisation ----------------------------------------------------------------------
+def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: str | None = None) -> bytes:
+    """One dump's bytes from canonical quads."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    spec = FORMATS[fmt]
+    if frame and fmt != "jsonld":
+        raise ExportError("a frame gives JSON-LD: use --format jsonld with --frame")
+    if spec.quads:
+        kw = {"prefixes": _used_prefixes(quads, base)} if fmt == "trig" else {}
+        return ox.serialize(quads, format=spec.rdf_format, **kw)  # type: ignore[no-any-return]
+    triples = union_triples(quads)
+    if spec.rdf_format is not None:
+        kw = {"prefixes": _used_prefixes(triples, base)} if fmt == "ttl" else {}
+        return ox.serialize(triples, format=spec.rdf_format, **kw)  # type: ignore[no-any-return]
+    return jsonld_document(triples, base, frame)
+
+
+def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: str | None = None) -> bytes:
+    """Compacted (or framed) JSON-LD of some triples, by pyld, with the published context."""
+    nquads = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
+    expanded = jsonld.from_nquads(nquads, base)
+    if frame:
+        try:
+            frame_doc = jsonld.load_frame(frame, base)
+        except KeyError as err:
+            raise ExportError(str(err.args[0])) from None
+        return jsonld.dumps(jsonld.frame(expanded, frame_doc, base))
+    return jsonld.dumps(jsonld.compact(expanded, base))
+
+
+def export(fmt: str, frame: str | None = None, settings: config.Settings | None = None) -> bytes:
+    """The dump of the served graph in ``fmt`` (optionally framed): what both CLI and server send."""
+    settings = settings or config.Settings()
+    return serialize(canonical_quads(_served_quads(settings)), fmt, settings.base, frame)
+
+
+# --- cached dumps for the server --------------------------------------------------------
+@dataclass(frozen=True)
+class Dump:
+    """A ready-to-send dump file."""
+
+    name: str
+    media_type: str
+    body: bytes
+    etag: str
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def gzip_bytes(body: bytes) -> bytes:
+    """gzip with a fixed timestamp, so the same dump always compresses to the same bytes."""
+    return gzip.compress(body, compresslevel=9, mtime=0)
+
+
+class DumpCache:
+    """Dumps built once per process on first request (the served graph never changes
+    while the server runs), each behind its own lock so a burst of first requests
+    builds a file once."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self._quads: list[ox.Quad] | None = None
+        self._dumps: dict[str, Dump] = {}
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def quads(self) -> list[ox.Quad]:
+        with self._lock:
+            if self._quads is None:
+                self._quads = canonical_quads(_served_quads(self.settings))
+            return self._quads
+
+    def get(self, name: str) -> Dump:
+        """The dump called ``name`` (e.g. ``spacecoop.ttl.gz``); ``KeyError`` if there is none."""
+        parsed = parse_dump_name(name)
+        if parsed is None or (parsed[1] and parsed[1] not in jsonld.frame_names()):
+            raise KeyError(name)
+        with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._dumps:
+                self._dumps[name] = self._build(name, *parsed)
+            return self._dumps[name]
+
+    def _build(self, name: str, fmt: str, frame: str | None, gz: bool) -> Dump:
+        if gz:
+            plain = self.get(dump_name(fmt, frame))
+            body = gzip_bytes(plain.body)
+            return Dump(name, GZIP_MEDIA_TYPE, body, _etag(body))
+        body = serialize(self.quads(), fmt, self.settings.base, frame)
+        return Dump(name, FORMATS[fmt].media_type, body, _etag(body))
+
+    def names(self) -> list[str]:
+        """Every dump offered, plain then gzipped, frames last."""
+        plain = [dump_name(f) for f in FORMATS] + [dump_name("jsonld", fr) for fr in jsonld.frame_names()]
+        return [n for p in plain for n in (p, p + ".gz")]
+
+
+# --- the CLI ----------------------------------------------------------------------------
+def cli_export(args: argparse.Namespace) -> int:
+    """``spacecoop export --format ttl|nt|nq|trig|jsonld [--frame NAME] [-o FILE]``.
+
+    ``--frame`` gives framed JSON-LD (so ``--format`` may be left out); an output name
+    ending in ``.gz`` is gzipped. The bytes are those of the same file under ``/dumps/``.
+    """
+    fmt = "jsonld" if args.frame and args.format == "ttl" else args.format
+    try:
+        body = export(fmt, args.frame)
+    except ExportError as err:
+        print(f"spacecoop export: {err}", file=sys.stderr)
+        return 2
+    if args.output:
+        out = Path(args.output)
+        out.write_bytes(gzip_bytes(body) if out.suffix == ".gz" else body)
+        print(f"wrote {out} ({out.stat().st_size:,} bytes, {fmt}"
+              + (f", frame {args.frame}" if args.frame else "") + ")", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+    return 0
