@@ -30,6 +30,7 @@ SC = Namespace(CANONICAL_BASE + "ontology#")  # classes and properties
 SCR = Namespace(CANONICAL_BASE + "resource/")  # things the graph describes
 SCG = Namespace(CANONICAL_BASE + "graph/")  # named graphs, one per source file
 SCQ = Namespace(CANONICAL_BASE + "query/")  # saved queries as RDF (SIB convention)
+SCSH = Namespace(CANONICAL_BASE + "shapes#")  # SHACL shapes (shapes/*.ttl); not data, so not in PREFIXES
 ONTOLOGY_IRI = CANONICAL_BASE + "ontology"
 
 ORG = _NS("http://www.w3.org/ns/org#")
@@ -131,7 +132,7 @@ class Settings:
 __all__ = [
     "BASE", "CANONICAL_BASE", "CONTEXT_FILE", "DATA_DIR", "DCAT", "DCTERMS", "EXPECTED_DIR",
     "ONTOLOGY_DIR", "ONTOLOGY_IRI", "ORG", "OWL", "PREFIXES", "PROV", "QUERIES_DIR", "RDF",
-    "RDFS", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SD", "SDO", "SH", "SHAPES_DIR",
+    "RDFS", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SCSH", "SD", "SDO", "SH", "SHAPES_DIR",
     "SKOS", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "WD", "WDT", "XSD", "Settings",
     "graph_iri", "resource_iri",
 ]

@@ -127,6 +127,14 @@ def _used_prefixes(terms: Iterable[ox.Triple | ox.Quad], base: str) -> dict[str,
 
 
 # --- serialisation ----------------------------------------------------------------------
+def _ox_bytes(items: Iterable[ox.Triple] | Iterable[ox.Quad], fmt: ox.RdfFormat,
+              prefixes: dict[str, str] | None = None) -> bytes:
+    """pyoxigraph's serialiser, to bytes (it returns None only when given a file)."""
+    body = ox.serialize(items, format=fmt, prefixes=prefixes) if prefixes else ox.serialize(items, format=fmt)
+    assert body is not None
+    return body
+
+
 def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: str | None = None) -> bytes:
     """One dump's bytes from canonical quads."""
     if fmt not in FORMATS:
@@ -134,19 +142,25 @@ def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: st
     spec = FORMATS[fmt]
     if frame and fmt != "jsonld":
         raise ExportError("a frame gives JSON-LD: use --format jsonld with --frame")
-    if spec.quads:
-        kw = {"prefixes": _used_prefixes(quads, base)} if fmt == "trig" else {}
-        return ox.serialize(quads, format=spec.rdf_format, **kw)  # type: ignore[no-any-return]
+    if spec.quads and spec.rdf_format is not None:
+        return _ox_bytes(quads, spec.rdf_format, _used_prefixes(quads, base) if fmt == "trig" else None)
     triples = union_triples(quads)
     if spec.rdf_format is not None:
-        kw = {"prefixes": _used_prefixes(triples, base)} if fmt == "ttl" else {}
-        return ox.serialize(triples, format=spec.rdf_format, **kw)  # type: ignore[no-any-return]
+        return _ox_bytes(triples, spec.rdf_format, _used_prefixes(triples, base) if fmt == "ttl" else None)
     return jsonld_document(triples, base, frame)
+
+
+def serialize_triples(body: bytes, fmt: str, base: str = config.BASE) -> bytes:
+    """Re-serialise an N-Triples answer in ``fmt`` (ttl, nt, rdf), sorted, so that an
+    entity's description reads subject by subject — the same layout as the dumps."""
+    triples = sorted(ox.parse(body, format=ox.RdfFormat.N_TRIPLES), key=_sort_key)
+    formats = {"ttl": ox.RdfFormat.TURTLE, "rdf": ox.RdfFormat.RDF_XML, "nt": ox.RdfFormat.N_TRIPLES}
+    return _ox_bytes(triples, formats[fmt], _used_prefixes(triples, base) if fmt != "nt" else None)
 
 
 def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: str | None = None) -> bytes:
     """Compacted (or framed) JSON-LD of some triples, by pyld, with the published context."""
-    nquads = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES).decode("utf-8")
+    nquads = _ox_bytes(triples, ox.RdfFormat.N_TRIPLES).decode("utf-8")
     expanded = jsonld.from_nquads(nquads, base)
     if frame:
         try:

@@ -20,7 +20,7 @@ refuses every other URL, so no processing step ever reaches the network.
 >>> load("https://schema.org/", {})
 Traceback (most recent call last):
 ...
-spacecoop.jsonld.RemoteDocumentRefused: refusing to load https://schema.org/: only the SpaceCoop context is available (no remote documents are fetched)
+spacecoop.jsonld.RemoteDocumentRefused: refusing to load https://schema.org/: no remote documents are fetched
 """
 
 from __future__ import annotations
@@ -49,13 +49,12 @@ JsonDoc = dict[str, Any]
 Loader = Callable[[str, Any], dict[str, Any]]
 
 
-class RemoteDocumentRefused(JsonLdError):  # type: ignore[misc]
+class RemoteDocumentRefused(JsonLdError):
     """Raised by the pinned loader for any URL but our own context."""
 
     def __init__(self, url: str) -> None:
         super().__init__(
-            f"refusing to load {url}: only the SpaceCoop context is available "
-            "(no remote documents are fetched)",
+            f"refusing to load {url}: no remote documents are fetched",
             "jsonld.LoadDocumentError", {"url": url}, code="loading remote context failed",
         )
         self.url = url
@@ -189,7 +188,7 @@ def context_url(base: str = config.BASE) -> str:
 
 @functools.cache
 def _canonical_context() -> JsonDoc:
-    return json.loads(config.CONTEXT_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(config.CONTEXT_FILE.read_text(encoding="utf-8"))
 
 
 def _rebased(doc: Any, base: str) -> Any:
@@ -202,7 +201,7 @@ def _rebased(doc: Any, base: str) -> Any:
 @functools.cache
 def context(base: str = config.BASE) -> JsonDoc:
     """The context document as served for ``base`` (a copy is safe to change)."""
-    return _rebased(_canonical_context(), base)  # type: ignore[no-any-return]
+    return _rebased(_canonical_context(), base)
 
 
 def document_loader(base: str = config.BASE) -> Loader:
@@ -231,7 +230,7 @@ def _options(base: str, **extra: Any) -> dict[str, Any]:
 def from_nquads(nquads: str, base: str = config.BASE) -> list[JsonDoc]:
     """N-Quads → expanded JSON-LD (lossless; numbers and booleans native when canonical)."""
     expanded = pyld.from_rdf(nquads, _options(base, format="application/n-quads"))
-    return _native_values(expanded)  # type: ignore[no-any-return]
+    return _native_values(expanded)
 
 
 def _native(value: JsonDoc) -> JsonDoc:
@@ -267,22 +266,53 @@ def _native_values(node: Any) -> Any:
 
 def compact(expanded: list[JsonDoc], base: str = config.BASE) -> JsonDoc:
     """Compact with the published context; ``@context`` stays a reference to its URL."""
-    return pyld.compact(expanded, context_url(base), _options(base))  # type: ignore[no-any-return]
+    doc = pyld.compact(expanded, context_url(base), _options(base))
+    if isinstance(doc.get("@graph"), list):
+        # IRIs first, blank nodes (the ontology's class unions) after: people read entities.
+        doc["@graph"].sort(key=lambda n: (str(n.get("id", "")).startswith("_:"), str(n.get("id", ""))))
+    return tidy(doc)
 
 
-def frame(expanded: list[JsonDoc], frame_doc: JsonDoc, base: str = config.BASE) -> JsonDoc:
-    """Frame (JSON-LD 1.1) an expanded document with ``frame_doc``."""
-    return pyld.frame(expanded, frame_doc, _options(base, omitGraph=False))  # type: ignore[no-any-return]
+def frame(expanded: list[JsonDoc], frame_doc: JsonDoc, base: str = config.BASE,
+          omit_graph: bool = False) -> JsonDoc:
+    """Frame (JSON-LD 1.1) an expanded document with ``frame_doc``.
+
+    With ``omit_graph`` a single top-level node is the document itself (one entity);
+    otherwise the matches are always a ``@graph`` list (one per mission, say).
+    """
+    # omitDefault: a property a frame asks for but a node lacks is left out, not set to null.
+    doc = pyld.frame(expanded, frame_doc, _options(base, omitGraph=omit_graph, omitDefault=True))
+    return tidy(doc)
+
+
+_FIRST_KEYS = ("@context", "id", "@id", "type", "@type", "label", "prefLabel", "altLabel")
+
+
+def tidy(node: Any) -> Any:
+    """Key order for people: id, type and labels first, the rest alphabetical.
+
+    JSON object order carries no meaning in JSON-LD, so this changes no triple.
+
+    >>> list(tidy({"zeta": 1, "label": {"en": "x"}, "id": "scr:a", "alpha": [{"b": 1, "id": "y"}]}))
+    ['id', 'label', 'alpha', 'zeta']
+    """
+    if isinstance(node, list):
+        return [tidy(x) for x in node]
+    if not isinstance(node, dict) or "@value" in node:
+        return node
+    first = [k for k in _FIRST_KEYS if k in node]
+    rest = sorted((k for k in node if k not in first), key=lambda k: (k.startswith("@"), k.lower()))
+    return {k: node[k] if k == "@context" else tidy(node[k]) for k in first + rest}
 
 
 def expand(doc: Any, base: str = config.BASE) -> list[JsonDoc]:
     """Expand any JSON-LD document (for the round-trip checks), with the pinned loader."""
-    return pyld.expand(doc, _options(base))  # type: ignore[no-any-return]
+    return pyld.expand(doc, _options(base))
 
 
 def to_nquads(doc: Any, base: str = config.BASE) -> str:
     """A JSON-LD document's RDF as N-Quads, by pyld."""
-    return pyld.to_rdf(doc, _options(base, format="application/n-quads"))  # type: ignore[no-any-return]
+    return pyld.to_rdf(doc, _options(base, format="application/n-quads"))
 
 
 def dumps(doc: JsonDoc) -> bytes:
@@ -301,7 +331,7 @@ def load_frame(name: str, base: str = config.BASE) -> JsonDoc:
     path = FRAMES_DIR / f"{name}.json"
     if name not in frame_names():
         raise KeyError(f"no frame {name!r}; frames: {', '.join(frame_names()) or 'none'}")
-    return _rebased(json.loads(path.read_text(encoding="utf-8")), base)  # type: ignore[no-any-return]
+    return _rebased(json.loads(path.read_text(encoding="utf-8")), base)
 
 
 def entity_frame(iri: str, incoming: Iterable[str], base: str = config.BASE) -> JsonDoc:
@@ -328,6 +358,23 @@ def format_context(doc: JsonDoc) -> str:
     terms = doc["@context"]
     lines = [f"    {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in terms.items()]
     return '{\n  "@context": {\n' + ",\n".join(lines) + "\n  }\n}\n"
+
+
+def entity_document(nquads: str, iri: str, incoming: Iterable[str], base: str = config.BASE) -> JsonDoc:
+    """The framed JSON-LD document of one entity's description (``/resource/{slug}.jsonld``).
+
+    Everything in the description is reachable from the entity — forward through its
+    properties, backward through ``@reverse`` — except the labels of its classes: ``@type``
+    values cannot embed nodes, so those class nodes ride along under ``@included``.
+    """
+    expanded = from_nquads(nquads, base)
+    doc = frame(expanded, entity_frame(iri, incoming, base), base, omit_graph=True)
+    types: list[str] = next((n.get("@type", []) for n in expanded if n.get("@id") == iri), [])
+    classes = [n for n in expanded if n.get("@id") in types and len(n) > 1]
+    if classes:
+        extra = compact(classes, base)
+        doc["@included"] = extra.get("@graph", [{k: v for k, v in extra.items() if k != "@context"}])
+    return doc
 
 
 def main() -> None:  # pragma: no cover - a maintenance entry point

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spacecoop import config, iris
+from spacecoop.loader import LoadError  # the loader imports this module lazily: no cycle
 
 if TYPE_CHECKING:  # the store imports the loader, which imports us: no runtime import
     from rdflib import Graph
@@ -82,13 +83,14 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
-# A small SPARQL tokenizer: enough to find the projection, the WHERE brace and ORDER BY
-# while skipping comments, strings and IRIs (which may contain braces and keywords).
+# A small SPARQL tokenizer: enough to find the query form, its variables and a top-level
+# ORDER BY while skipping comments, strings and IRIs (which may hold braces and keywords).
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<comment>\#[^\n]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
+  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+             |'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
   | (?P<iri><[^<>"{}|^`\\\s]*>)
   | (?P<var>[?$][A-Za-z0-9_]+)
   | (?P<pname>[A-Za-z_][A-Za-z0-9_.-]*:[A-Za-z0-9_.:%-]*|:[A-Za-z0-9_.:%-]*)
@@ -104,13 +106,15 @@ _TOKEN = re.compile(
 # =====================================================================================
 # Errors
 # =====================================================================================
-class QueryFileError(Exception):
-    """A saved-query file is malformed; ``str()`` is ``path:line: message``."""
+class QueryFileError(LoadError):
+    """A saved-query file is malformed; ``str()`` is ``path:line: message``.
+
+    A LoadError, so that ``serve`` and ``validate`` report a broken query file (read while
+    the catalogue is loaded) the way they report a broken Turtle file.
+    """
 
     def __init__(self, path: Path | str, line: int | None, message: str) -> None:
-        self.path, self.line, self.message = str(path), line, message
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {message}")
+        super().__init__(path, line, None, message)
 
 
 class ParamError(ValueError):
@@ -118,7 +122,7 @@ class ParamError(ValueError):
 
     def __init__(self, param: str, message: str) -> None:
         self.param, self.message = param, message
-        super().__init__(f"parameter {param!r}: {message}")
+        super().__init__(f"parameter {param!r} {message}")
 
 
 class UnknownQuery(LookupError):
@@ -178,9 +182,6 @@ class SavedQuery:
     def is_graph(self) -> bool:
         """True for CONSTRUCT and DESCRIBE, whose answer is RDF rather than a table."""
         return self.form in ("CONSTRUCT", "DESCRIBE")
-
-    def param(self, name: str) -> Param | None:
-        return next((p for p in self.params if p.name == name), None)
 
     def summary(self) -> dict[str, Any]:
         """The listing entry (pages, JSON, API)."""
@@ -249,7 +250,7 @@ def _params(header: dict[str, Any], path: Path | str) -> tuple[Param, ...]:
             raise QueryFileError(path, None, f"parameter {entry['name']!r}: unknown key(s) {', '.join(unknown)} "
                                              f"(use {', '.join(PARAM_KEYS)})")
         name, kind = str(entry["name"]), str(entry["type"]).lower()
-        if not _VARNAME.match(name) or name in RESERVED_PARAMS:
+        if not _VARNAME.fullmatch(name) or name in RESERVED_PARAMS:
             raise QueryFileError(path, None, f"parameter name {name!r} must be a SPARQL variable name "
                                              f"and not one of {', '.join(sorted(RESERVED_PARAMS))}")
         if kind not in PARAM_TYPES:
@@ -329,9 +330,11 @@ def parse(text: str, name: str, path: Path | None = None, base: str | None = Non
     method = str(header.get("method") or "GET").upper()
     if method != "GET":
         raise QueryFileError(where, None, "saved queries are read-only: `#+ method:` can only be GET")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise QueryFileError(where, None, f"file name {name!r} must be lowercase words joined by '-' (e.g. "
                                           "missions-by-status.rq)")
+    if name == "prefixes" or name.startswith("prefix-"):  # the catalogue's own IRIs (scq:prefixes)
+        raise QueryFileError(where, None, f"the name {name!r} is taken by the catalogue's prefix declarations")
     base = base if base is not None else config.BASE
     if base != config.CANONICAL_BASE:  # our own namespaces follow the deployment's base
         body = body.replace(config.CANONICAL_BASE, base)
@@ -353,11 +356,20 @@ def parse(text: str, name: str, path: Path | None = None, base: str | None = Non
 def _check_syntax(body: str, where: Path | str, offset: int) -> None:
     import pyoxigraph as ox
 
+    from spacecoop.sparql_text import facts
+
+    if facts(body).uses_service:  # checking would evaluate it, calling out; the engine checks it later
+        return
     try:  # parsing needs a store; an empty one answers instantly
         ox.Store().query(body)
     except SyntaxError as err:
-        line = (err.lineno or 0) + offset if err.lineno else None
-        raise QueryFileError(where, line, f"SPARQL syntax error: {str(err).splitlines()[0]}") from None
+        # Oxigraph says "error at LINE:COLUMN: reason", counting from the query's first line.
+        message = str(err).splitlines()[0] if str(err).strip() else "invalid query"
+        at = re.match(r"error at (\d+):(\d+): (.*)", message)
+        if at:
+            raise QueryFileError(where, int(at.group(1)) + offset,
+                                 f"SPARQL syntax error at column {at.group(2)}: {at.group(3)}") from None
+        raise QueryFileError(where, None, f"SPARQL syntax error: {message}") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -393,10 +405,11 @@ def validate(param: Param, raw: str, base: str | None = None) -> Term:
 
     >>> validate(Param("e", "iri"), "scr:smile", "https://kg.example.org/")
     ('uri', 'https://kg.example.org/resource/smile')
-    >>> validate(Param("e", "iri"), "<a> } UNION { ?s ?p ?o", "https://spacecoop.example/")
-    Traceback (most recent call last):
-    ...
-    spacecoop.saved_queries.ParamError: parameter 'e': must be an IRI: a slug of ours (smile), a prefixed name (scr:smile) or an absolute http(s) IRI; got '<a> } UNION { ?s ?p ?o'
+    >>> try:
+    ...     validate(Param("e", "iri"), "<a> } UNION { ?s ?p ?o", "https://spacecoop.example/")
+    ... except ParamError as err:
+    ...     print(err.message[:39])
+    must be an IRI: a slug of ours (smile),
     """
     base = base if base is not None else config.BASE
     kind = param.type
@@ -449,7 +462,7 @@ def resolve(query: SavedQuery, values: Mapping[str, str | None], base: str | Non
     out: dict[str, Term] = {}
     for p in query.params:
         raw = values.get(p.name)
-        if raw is None or (raw.strip() == "" and p.type != "string") or raw == "":
+        if raw is None or raw.strip() == "":  # an empty form field means "not given"
             raw = p.default
         if raw is not None:
             out[p.name] = validate(p, raw, base)
@@ -630,10 +643,7 @@ def _graph(result: Outcome, base: str | None) -> Graph:
 
 
 def _graph_turtle(result: Outcome, base: str | None) -> str:
-    g = _graph(result, base)
-    used = {str(ns) for _, ns in g.namespaces()}
-    del used
-    return str(g.serialize(format="turtle"))
+    return str(_graph(result, base).serialize(format="turtle"))
 
 
 def compare(query: SavedQuery, result: Outcome, directory: Path | None = None,
@@ -726,9 +736,10 @@ def catalogue_graph(queries: Sequence[SavedQuery] | None = None) -> Graph:
     ``SELECT ?q ?c WHERE { ?q a sh:SPARQLExecutable ; rdfs:comment ?c }`` lists them.
     """
     from rdflib import Graph, Literal, URIRef
-    from rdflib.namespace import DCTERMS, RDF, RDFS, SDO, SH, XSD as XSD_NS
+    from rdflib.namespace import DCTERMS, RDF, RDFS, SDO, SH
+    from rdflib.namespace import XSD as XSD_NS
 
-    queries = list(queries) if queries is not None else load_all(base=config.CANONICAL_BASE)
+    queries = list(queries) if queries is not None else load_all()
     g = Graph()
     for prefix, ns in config.PREFIXES.items():
         g.bind(prefix, ns, override=True)
@@ -790,6 +801,8 @@ def cli_query(args: argparse.Namespace) -> int:
 
     try:
         if args.update_expected:
+            if args.file:
+                return _fail("--update-expected rewrites the saved queries' answers; it takes a NAME, not --file")
             return _cli_update(args)
         if args.file and args.name:
             return _fail("give a saved query NAME or --file, not both")
@@ -885,8 +898,7 @@ def _cli_update(args: argparse.Namespace) -> int:
         for name in report[kind]:
             print(f"{kind:9} {name}")
     print(f"{len(report['unchanged'])} unchanged, {len(report['changed'])} changed, {len(report['new'])} new, "
-          f"{len(report['removed'])} removed — review with `git diff {config.EXPECTED_DIR.relative_to(config.ROOT)}`"
-          if config.EXPECTED_DIR.is_relative_to(config.ROOT) else "")
+          f"{len(report['removed'])} removed; review the change with `git diff queries/expected`")
     return 0
 
 

@@ -23,12 +23,16 @@ from dataclasses import dataclass, field
 QUERY_FORMS = frozenset({"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"})
 UPDATE_FORMS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"})
 
+# The character classes follow the SPARQL grammar exactly (WS is only space, tab, CR and
+# LF; a comment ends at CR or LF; IRIREF excludes #x00-#x20): wherever the tokenizer and
+# the engine disagree on where a string, comment or IRI ends, text could hide from it.
 _TOKEN = re.compile(
     r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\s]*>)
+    (?P<ws>[\ \t\r\n]+)
+  | (?P<comment>\#[^\r\n]*)
+  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
+               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
+  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
   | (?P<open>[{(\[])
   | (?P<close>[})\]])
@@ -40,7 +44,15 @@ _TOKEN = re.compile(
 
 @dataclass
 class Facts:
-    """What the tokenizer saw."""
+    """What the tokenizer saw.
+
+    ``service_targets`` has one entry per ``SERVICE`` keyword: the absolute or relative
+    IRI written right after it (``SILENT`` skipped), or None when anything else follows
+    (a variable, a prefixed name) or when the keyword was found hidden where the
+    tokenizer and a real parser could disagree (see ``_hidden_in_iri``). ``ambiguous``
+    is True when some ``<…>`` could also be read as a ``<`` operator followed by text
+    this tokenizer did not examine as query text.
+    """
 
     form: str = ""
     service_iris: list[str] = field(default_factory=list)
@@ -48,10 +60,61 @@ class Facts:
     from_iris: list[str] = field(default_factory=list)
     max_depth: int = 0
     keywords: set[str] = field(default_factory=set)
+    service_targets: list[str | None] = field(default_factory=list)
+    ambiguous: bool = False
+
+
+# An IRI-looking token is a "<" operator followed by more text when the engine reads it
+# inside an expression: ``FILTER(?a<?b)SERVICE?x#>`` is an IRI to a lexer but a SERVICE
+# call to Oxigraph. Such tokens are checked for what they could hide. A token that starts
+# with "scheme://" cannot be an expression ("x: / /" is a syntax error), so it is an IRI.
+_HIDDEN_SERVICE = re.compile(r"(?<![A-Za-z0-9_/:?$#=&%~@+\-])SERVICE[?$:][^#]*#", re.IGNORECASE)
+_CLEARLY_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_DESYNC_CHARS = frozenset("'#()?$[]")
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest bracket nesting inside ``text`` (closing brackets never go below 0)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]" and depth:
+            depth -= 1
+    return deepest
+
+
+def _hidden_in_iri(out: Facts, interior: str, depth: int) -> None:
+    """Account for what an IRI-looking token could hide if the engine reads it otherwise."""
+    out.max_depth = max(out.max_depth, depth + _bracket_depth(interior))
+    if _HIDDEN_SERVICE.search(interior):
+        out.uses_service = True
+        out.service_targets.append(None)
+    if not _CLEARLY_IRI.match(interior) and not _DESYNC_CHARS.isdisjoint(interior):
+        out.ambiguous = True
 
 
 def facts(text: str) -> Facts:
-    """Tokenize ``text`` once and collect the facts the protocol layer needs."""
+    """Tokenize ``text`` once and collect the facts the protocol layer needs.
+
+    For safety decisions the answers err on the side of caution: ``SERVICE:x`` (a
+    SERVICE call with an empty-prefix name) counts as SERVICE, and so does the word
+    hidden inside an IRI-looking token that an engine could read as an expression.
+
+    >>> facts("PREFIX : <http://x/> SELECT * { SERVICE:e { ?s ?p ?o } }").service_targets
+    [None]
+    >>> facts("SELECT * { FILTER(?a<?b)SERVICE?x#>\\n{ ?s ?p ?o } }").uses_service
+    True
+    >>> facts("SELECT * { SERVICE SILENT <http://x/> {} SERVICE ?e {} }").service_targets
+    ['http://x/', None]
+    >>> facts("SELECT ?service { ?service <http://x/service> ?o }").uses_service
+    False
+    >>> facts("SELECT * { FILTER(?a < <x:" + "(" * 50 + ">) }").max_depth > 50
+    True
+    >>> facts("SELECT * { ?s <http://x/a#b> ?o }").ambiguous, facts("SELECT * { FILTER(?a<'>') }").ambiguous
+    (False, True)
+    """
     out = Facts()
     depth = 0
     prev_words: list[str] = []
@@ -67,22 +130,27 @@ def facts(text: str) -> Facts:
             depth -= 1
         elif kind == "word":
             up = tok.upper()
+            after_colon = m.start() > 0 and text[m.start() - 1] in ":?$"
+            if up == "SERVICE" and not after_colon:
+                # Counted even when a ':' follows: Oxigraph reads "SERVICE:x" as a call.
+                out.uses_service = True
+                out.service_targets.append(None)
             # A prefixed name such as ex:select is not a keyword: the ':' follows it.
-            if text[m.end():m.end() + 1] == ":" or (m.start() > 0 and text[m.start() - 1] in ":?$"):
+            if text[m.end():m.end() + 1] == ":" or after_colon:
                 prev_words = []
                 continue
             out.keywords.add(up)
             if not out.form and (up in QUERY_FORMS or up in UPDATE_FORMS):
                 out.form = up
-            if up == "SERVICE":
-                out.uses_service = True
             prev_words = [*prev_words[-1:], up]
             continue
         elif kind == "iri":
             if (prev_words and prev_words[-1] == "SERVICE") or prev_words[-2:] == ["SERVICE", "SILENT"]:
                 out.service_iris.append(tok[1:-1])
+                out.service_targets[-1] = tok[1:-1]
             if (prev_words and prev_words[-1] == "FROM") or prev_words[-2:] == ["FROM", "NAMED"]:
                 out.from_iris.append(tok[1:-1])
+            _hidden_in_iri(out, tok[1:-1], depth)
         prev_words = [] if kind != "iri" else prev_words
     return out
 

@@ -26,7 +26,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -108,13 +108,8 @@ class OxigraphBackend:
     def run(self, job: Job, limits: Limits) -> Answer:
         import pyoxigraph as ox
 
-        kwargs: dict[str, Any] = {"use_default_graph_as_union": not job.default_graphs}
-        if job.default_graphs:
-            kwargs["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
-        if job.named_graphs:
-            kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
         try:
-            res = self.store.query(bound_query(job), **kwargs)
+            res = self.store.query(bound_query(job), **_oxigraph_dataset(job))
         except SyntaxError as err:
             raise QueryError(400, f"SPARQL syntax error: {_first_line(str(err))}") from None
         except (OSError, ValueError, TypeError) as err:
@@ -134,10 +129,36 @@ class OxigraphBackend:
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
 
 
+def _oxigraph_dataset(job: Job) -> dict[str, Any]:
+    """The query's RDF dataset as ``Store.query`` arguments (SPARQL 1.1 Protocol §2.1.4).
+
+    Graphs named by the protocol (default-graph-uri / named-graph-uri) replace any FROM
+    in the query, and only they are visible. A query with FROM / FROM NAMED gets exactly
+    its graphs (``use_default_graph_as_union`` would silently override them). Otherwise
+    the default graph is the union of all graphs. Graphs are only ever looked up in the
+    store: Oxigraph never dereferences a FROM IRI, so ``FROM <file:…>`` reads nothing.
+    """
+    import pyoxigraph as ox
+
+    from spacecoop.sparql_text import facts
+
+    if job.default_graphs or job.named_graphs:
+        return {"default_graph": [ox.NamedNode(g) for g in job.default_graphs],
+                "named_graphs": [ox.NamedNode(g) for g in job.named_graphs]}
+    seen = facts(job.query)
+    if seen.from_iris or "FROM" in seen.keywords:
+        return {}
+    return {"use_default_graph_as_union": True}
+
+
 class RdflibBackend:
     """rdflib's own SPARQL engine over an in-memory Dataset (the reference implementation)."""
 
     def __init__(self, dataset: Any) -> None:
+        import rdflib.plugins.sparql
+
+        # rdflib would otherwise *fetch* every FROM IRI (http:, file:) while evaluating.
+        rdflib.plugins.sparql.SPARQL_LOAD_GRAPHS = False
         self.dataset = dataset
 
     def run(self, job: Job, limits: Limits) -> Answer:
@@ -294,6 +315,7 @@ class BackendSpec:
 
     kind: str  # "oxigraph-memory" | "oxigraph-path" | "rdflib"
     path: str
+    offline: bool = True  # no network for the worker (see sandbox.py); False only for SERVICE allow-lists
 
 
 def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
@@ -319,6 +341,10 @@ def _worker_main(conn: Connection, spec: BackendSpec, limits: Limits) -> None:
     except Exception as err:  # reported to the parent, which refuses to start
         conn.send(("error", 500, f"store could not be opened: {_first_line(str(err))}"))
         return
+    if spec.offline:
+        from spacecoop.sandbox import forbid_network
+
+        forbid_network()  # Oxigraph fetches SERVICE URLs itself: make that impossible
     conn.send(("ready",))
     while True:
         try:
@@ -388,6 +414,10 @@ class WorkerPool:
             await asyncio.wait_for(ready, timeout)
         finally:
             loop.remove_reader(fd)
+            # uvloop (libuv) switches a watched fd to non-blocking mode; the blocking
+            # recv below, and the next send, would then fail with EAGAIN mid-message.
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, True)
         # Read the (possibly large) message off the event loop.
         return await asyncio.to_thread(w.conn.recv)
 
@@ -534,6 +564,7 @@ class Engine:
         """Start the worker pool (server use)."""
         spec = self.prepare()
         if spec is not None:
+            spec = replace(spec, offline=not self.settings.service_allow_list)
             self._pool = WorkerPool(spec, self.settings.workers, self.limits)
             await self._pool.start()
 

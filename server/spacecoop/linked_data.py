@@ -1,0 +1,551 @@
+"""Linked data over HTTP: dereferenceable IRIs, entity and class pages, the ontology, dumps,
+the JSON-LD context and the VoID description.
+
+IRI pattern (docs/linked-data.md): *direct content negotiation* on slash IRIs. The IRI of a
+thing, ``{BASE}resource/{slug}``, answers ``200`` with the representation the client
+prefers (HTML page, Turtle, JSON-LD, N-Triples, RDF/XML, page JSON); the response names the
+document it sent in ``Content-Location`` (``/resource/{slug}.ttl``), lists every variant in
+``Link: <…>; rel="alternate"`` and says ``Vary: Accept``. Each variant document has its own
+fixed URL (``.html .ttl .nt .jsonld .rdf .json``; ``?format=`` too) that never negotiates.
+
+Paths ↔ IRIs go through ``spacecoop.iris`` only, with the engine's base
+(``SPACECOOP_BASE``), so a rebased deployment serves its own IRIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from spacecoop import describe, exports, iris, jsonld, pages, void
+from spacecoop.conneg import negotiate
+from spacecoop.store import Engine, Job, QueryError
+
+# ext → (media type, engine graph format or None when we serialise ourselves)
+VARIANTS: dict[str, tuple[str, str | None]] = {
+    "html": ("text/html", None),
+    "ttl": ("text/turtle", "turtle"),
+    "jsonld": (jsonld.MEDIA_TYPE, None),
+    "nt": ("application/n-triples", "ntriples"),
+    "rdf": ("application/rdf+xml", "rdfxml"),
+    "json": ("application/json", None),
+}
+# What conneg offers, in the server's order of preference for ties (and for */*).
+OFFERS: tuple[tuple[str, str], ...] = (
+    ("text/html", "html"), ("application/xhtml+xml", "html"), ("text/turtle", "ttl"),
+    (jsonld.MEDIA_TYPE, "jsonld"), ("application/n-triples", "nt"), ("application/rdf+xml", "rdf"),
+    ("application/json", "json"),
+)
+FORMAT_ALIASES = {"turtle": "ttl", "ntriples": "nt", "n-triples": "nt", "json-ld": "jsonld",
+                  "rdfxml": "rdf", "xml": "rdf", "rdf/xml": "rdf", **{k: k for k in VARIANTS}}
+PAGE_CACHE = "public, max-age=300"
+DUMP_CACHE = "public, max-age=3600"
+CONTEXT_CACHE = "public, max-age=86400"
+
+
+def split_extension(name: str) -> tuple[str, str | None]:
+    """``"smile.ttl"`` → ``("smile", "ttl")``; a name without a known extension is kept whole.
+
+    >>> split_extension("smile.ttl"), split_extension("smile"), split_extension("v1.2")
+    (('smile', 'ttl'), ('smile', None), ('v1.2', None))
+    """
+    stem, dot, ext = name.rpartition(".")
+    return (stem, ext) if dot and stem and ext in VARIANTS else (name, None)
+
+
+def choose_variant(request: Request, ext: str | None) -> str | None:
+    """The variant (extension) to send; None means nothing acceptable (406).
+
+    An extension wins, then ``?format=``, then the ``Accept`` header.
+    """
+    if ext:
+        return ext
+    fmt = request.query_params.get("format")
+    if fmt:
+        return FORMAT_ALIASES.get(fmt.lower())
+    media = negotiate(request.headers.get("accept"), [m for m, _ in OFFERS])
+    return dict(OFFERS)[media] if media else None
+
+
+def link_header(path: str, exts: tuple[str, ...] = tuple(VARIANTS)) -> str:
+    """``Link`` alternates of a document, one per variant.
+
+    >>> link_header("/resource/smile", ("ttl",))
+    '</resource/smile.ttl>; rel="alternate"; type="text/turtle"'
+    """
+    return ", ".join(f'<{path}.{e}>; rel="alternate"; type="{VARIANTS[e][0]}"' for e in exts)
+
+
+def etag_for(*parts: str) -> str:
+    return '"' + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32] + '"'
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """True when the client's ``If-None-Match`` already names this ``etag``."""
+    header = request.headers.get("if-none-match", "")
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return etag in tags or "*" in tags
+
+
+def cached(request: Request, etag: str, make: Callable[[], Response], cache_control: str) -> Response:
+    """``304`` for a matching ``If-None-Match``, else the response, with validators set."""
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    response = make()
+    response.headers.update(headers)
+    return response
+
+
+@dataclass
+class _Caches:
+    """Things derived once from the served graph (it does not change while serving)."""
+
+    vocab: describe.Vocabulary | None = None
+    entities: list[str] | None = None
+
+
+class LinkedData:
+    """The handlers, over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dumps = exports.DumpCache(engine.settings)
+        self._caches = _Caches()
+        self._lock = asyncio.Lock()
+
+    @property
+    def base(self) -> str:
+        return self.engine.settings.base
+
+    # -- engine helpers ---------------------------------------------------------------
+    async def graph(self, query: str, graph_format: str, **bindings: tuple) -> bytes:
+        job = Job(describe.for_base(query, self.base), graph_format=graph_format,
+                  bindings=tuple(sorted(bindings.items())))
+        return (await self.engine.run(job)).body
+
+    async def select(self, query: str, **bindings: tuple) -> list[dict[str, tuple]]:
+        return await self.engine.select(describe.for_base(query, self.base), **bindings)
+
+    async def exists(self, iri: str) -> bool:
+        answer = await self.engine.run(Job(describe.ENTITY_EXISTS, bindings=(("entity", ("uri", iri)),)))
+        return bool(orjson.loads(answer.body).get("boolean"))
+
+    async def vocabulary(self) -> describe.Vocabulary:
+        async with self._lock:
+            if self._caches.vocab is None:
+                body = await self.graph(describe.ONTOLOGY_GRAPH, "ntriples")
+                self._caches.vocab = describe.build_vocabulary(describe.parse_ntriples(body), self.base)
+            return self._caches.vocab
+
+    async def entity_slugs(self) -> list[str]:
+        async with self._lock:
+            if self._caches.entities is None:
+                rows = await self.select(describe.ENTITY_IRIS,
+                                         space=("literal", self.base + iris.RESOURCE, None, None))
+                self._caches.entities = [iris.slug_of(describe.value(r["entity"]), self.base) or "" for r in rows]
+            return self._caches.entities
+
+    def public_url(self, request: Request) -> str:
+        """Where this server is reachable (for absolute links in VoID and schema.org)."""
+        return self.engine.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+    # -- entities ---------------------------------------------------------------------
+    async def resource(self, request: Request, rest: str) -> Response:
+        slug, ext = split_extension(rest)
+        iri = iris.entity_iri(slug, self.base)
+        if "/" in slug or not await self.exists(iri):
+            return await self.not_found(request, slug)
+        return await self._negotiated(request, f"/{iris.RESOURCE}{slug}", ext,
+                                      lambda variant: self._entity_variant(request, iri, variant))
+
+    async def _negotiated(self, request: Request, path: str, ext: str | None,
+                          render: Callable[[str], Awaitable[Response]]) -> Response:
+        variant = choose_variant(request, ext)
+        if variant is None:
+            return self._not_acceptable(path)
+        etag = etag_for(self.engine.version, path, variant)
+        if not_modified(request, etag):
+            response = Response(status_code=304)
+        else:
+            response = await render(variant)
+        response.headers.update({"ETag": etag, "Cache-Control": PAGE_CACHE, "Link": link_header(path)})
+        if ext is None:
+            # The bare IRI answers differently per Accept; the variant has its own URL.
+            response.headers["Vary"] = "Accept"
+            response.headers["Content-Location"] = f"{path}.{variant}"
+        return response
+
+    def _not_acceptable(self, path: str) -> Response:
+        formats = ", ".join(f"{m} ({path}.{e})" for e, (m, _) in VARIANTS.items())
+        return Response(f"406 Not Acceptable: available representations are {formats}\n", status_code=406,
+                        media_type="text/plain", headers={"Vary": "Accept", "Link": link_header(path)})
+
+    async def _entity_variant(self, request: Request, iri: str, variant: str) -> Response:
+        media, graph_format = VARIANTS[variant]
+        binding = {"entity": ("uri", iri)}
+        nt = await self.graph(describe.DESCRIBE_ENTITY, "ntriples", **binding)
+        if graph_format:
+            return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
+        triples = describe.parse_ntriples(nt)
+        if variant == "jsonld":
+            doc = await asyncio.to_thread(self._entity_jsonld, iri, nt, triples)
+            return Response(jsonld.dumps(doc), media_type=media)
+        graphs = [describe.value(r["graph"]) for r in await self.select(describe.ENTITY_GRAPHS, **binding)]
+        page = describe.entity_page(iri, triples, await self.vocabulary(), graphs, self.base)
+        if variant == "json":
+            return Response(orjson.dumps(page), media_type=media)
+        url = self.public_url(request) + page["path"]
+        html = pages.render("entity.html", request=request, title=page["label"], **page,
+                            schema_json=describe.script_json(describe.schema_org(page, url)))
+        return HTMLResponse(html)
+
+    def _entity_jsonld(self, iri: str, nt: bytes, triples: list[describe.Triple]) -> dict[str, Any]:
+        return jsonld.entity_document(nt.decode("utf-8"), iri, describe.incoming_predicates(iri, triples), self.base)
+
+    async def not_found(self, request: Request, slug: str) -> Response:
+        """A helpful 404: what was asked, similar entities, where to look instead."""
+        slugs = await self.entity_slugs()
+        close = difflib.get_close_matches(slug, slugs, n=6, cutoff=0.5)
+        close += [s for s in slugs if slug and slug in s and s not in close][: 6 - len(close)]
+        return not_found_page(request, "The graph says nothing about this IRI.", iris.entity_iri(slug, self.base),
+                              [(s, f"/{iris.RESOURCE}{s}") for s in close],
+                              [(label, f"/class/{name}") for name, label in INDEX_LINKS])
+
+    # -- named graphs -----------------------------------------------------------------
+    async def named_graph(self, request: Request, rest: str) -> Response:
+        """A named graph's IRI (``{BASE}graph/{stem}``): its triples, or a page listing them."""
+        stem, ext = split_extension(rest)
+        binding = {"graph": ("uri", iris.path_to_iri(f"/graph/{stem}", self.base))}
+        answer = await self.engine.run(Job(describe.GRAPH_EXISTS, bindings=tuple(binding.items())))
+        if "/" in stem or not orjson.loads(answer.body).get("boolean"):
+            graphs = [(iris.local_name(g), iris.href(g, self.base)) for g in self.engine.named_graphs]
+            return not_found_page(request, "There is no named graph with this IRI.", binding["graph"][1], [],
+                                  graphs)
+        return await self._negotiated(request, f"/graph/{stem}", ext,
+                                      lambda variant: self._graph_variant(request, binding, variant))
+
+    async def _graph_variant(self, request: Request, binding: dict[str, tuple], variant: str) -> Response:
+        media, graph_format = VARIANTS[variant]
+        if variant not in ("html", "json"):
+            nt = await self.graph(describe.GRAPH_TRIPLES, "ntriples", **binding)
+            if graph_format:
+                return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
+            doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
+                                                                 self.base))
+            return Response(jsonld.dumps(doc), media_type=media)
+        iri = binding["graph"][1]
+        rows = await self.select(describe.GRAPH_SUBJECTS, **binding)
+        data = {"iri": iri, "name": iris.local_name(iri), "path": iris.iri_to_path(iri, self.base),
+                "triples": sum(int(describe.value(r.get("triples"))) for r in rows),
+                "subjects": [{"iri": describe.value(r["s"]), "href": iris.href(describe.value(r["s"]), self.base),
+                              "label": describe.value(r.get("label")) or iris.curie(describe.value(r["s"]), self.base),
+                              "triples": int(describe.value(r.get("triples")))}
+                             for r in rows if r["s"][0] == "uri"],
+                "formats": describe.format_links(iris.iri_to_path(iri, self.base) or "")}
+        if variant == "json":
+            return Response(orjson.dumps(data), media_type=media)
+        return HTMLResponse(pages.render("graph.html", request=request, title=f"Named graph {data['name']}", **data))
+
+    # -- ontology ---------------------------------------------------------------------
+    async def ontology(self, request: Request, ext: str | None) -> Response:
+        return await self._negotiated(request, "/" + iris.ONTOLOGY, ext, lambda v: self._ontology_variant(request, v))
+
+    async def _ontology_variant(self, request: Request, variant: str) -> Response:
+        media, graph_format = VARIANTS[variant]
+        if graph_format:
+            return Response(await self.graph(describe.ONTOLOGY_GRAPH, graph_format), media_type=media)
+        if variant == "jsonld":
+            nt = await self.graph(describe.ONTOLOGY_GRAPH, "ntriples")
+            doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
+                                                                 self.base))
+            return Response(jsonld.dumps(doc), media_type=media)
+        data = await self._ontology_page()
+        if variant == "json":
+            return Response(orjson.dumps(data), media_type=media)
+        return HTMLResponse(pages.render("ontology.html", request=request, title="Ontology", **data,
+                                         schema_json=describe.script_json(_ontology_schema(data))))
+
+    async def _ontology_page(self) -> dict[str, Any]:
+        vocab = await self.vocabulary()
+        counts = {describe.value(r["class"]): int(describe.value(r["n"]))
+                  for r in await self.select(describe.CLASS_COUNTS) if r.get("class", ("",))[0] == "uri"}
+
+        def ref(iri: str) -> dict[str, str]:
+            local = iri.startswith(vocab.iri + "#")
+            return {"iri": iri, "label": iris.curie(iri, self.base),
+                    "href": f"#{iris.local_name(iri)}" if local else iri}
+
+        def term(t: describe.VocabTerm) -> dict[str, Any]:
+            return {"iri": t.iri, "local": t.local, "curie": iris.curie(t.iri, self.base), "kind": t.detail or t.kind,
+                    "label": t.labels.get("en", ""), "label_zh": t.labels.get("zh", ""),
+                    "definition": t.definition, "comment": t.comment,
+                    "parents": [ref(p) for p in t.parents],
+                    "children": [ref(c) for c in vocab.subclasses(t.iri)] if t.kind == "class" else [],
+                    "domain": [ref(d) for d in t.domain], "range": [ref(r) for r in t.range],
+                    "alignments": [{"relation": rel, **ref(i)} for rel, i in t.alignments],
+                    "instances": counts.get(t.iri, 0),
+                    "index": describe.class_href(t.iri, self.base) if t.kind == "class" else None}
+
+        meta = {iris.local_name(p): [describe.value(v) for v in vals] for p, vals in vocab.meta.items()}
+        return {"iri": vocab.iri, "name": (meta.get("title") or ["SpaceCoop ontology"])[0],
+                "description": (meta.get("description") or [""])[0],
+                "version": (meta.get("versionInfo") or [""])[0],
+                "version_iri": (meta.get("versionIRI") or [""])[0],
+                "license": (meta.get("license") or [""])[0],
+                "classes": [term(t) for t in vocab.classes()],
+                "properties": [term(t) for t in vocab.properties()],
+                "datatypes": [term(t) for t in vocab.datatypes()],
+                "formats": describe.format_links("/" + iris.ONTOLOGY)}
+
+    async def ontology_version(self, request: Request, version: str) -> Response:
+        vocab = await self.vocabulary()
+        version_iris = {describe.value(v) for v in vocab.meta.get(describe.OWL + "versionIRI", [])}
+        if iris.ontology_iri(self.base) + "/" + version not in version_iris:
+            return await self.not_found(request, f"ontology/{version}")
+        return await self.ontology(request, None)
+
+    # -- class indexes ----------------------------------------------------------------
+    async def class_list(self, request: Request) -> Response:
+        page = await self._ontology_page()
+        classes = [c for c in page["classes"]]
+        return pages.respond(request, "class_index.html", {"classes": classes}, title="Classes")
+
+    async def class_index(self, request: Request, name: str) -> Response:
+        name = name.removesuffix(".json")
+        vocab = await self.vocabulary()
+        iri = iris.term_iri(name, self.base)
+        term = vocab.terms.get(iri)
+        if not describe.is_local_name(name) or term is None or term.kind != "class":
+            indexes = [(c.labels.get("en", c.local), f"/class/{c.local}") for c in vocab.classes()]
+            return not_found_page(request, f"The ontology has no class {name!r}.", iri, [], indexes)
+        cls = ("uri", iri)
+        members = await self.select(describe.CLASS_MEMBERS, **{"class": cls})
+        related: dict[str, dict[str, list[dict[str, str]]]] = {}
+        for col in describe.columns_for(name, vocab, self.base):
+            query = describe.CLASS_RELATED_REVERSE if col.reverse else describe.CLASS_RELATED
+            answer = await self.select(query, **{"class": cls, "rel": ("uri", iris.term_iri(col.prop, self.base))})
+            values = describe.related_values(answer, self.base)
+            if values:  # a column nobody has a value for is left out
+                related[col.title] = values
+        rows = describe.class_rows(members, related, self.base)
+        data: dict[str, Any] = {"class": {"iri": iri, "local": name, "label": term.labels.get("en", name),
+                          "label_zh": term.labels.get("zh", ""), "definition": term.definition,
+                          "parents": [{"iri": p, "label": vocab.label(p) or iris.curie(p, self.base),
+                                       "href": describe.class_href(p, self.base) or p} for p in term.parents],
+                          "children": [{"iri": c, "label": vocab.label(c), "href": describe.class_href(c, self.base)}
+                                       for c in vocab.subclasses(iri)]},
+                "columns": list(related), "items": rows, "count": len(rows),
+                "has_dates": any(r["date"] or r["earliest"] or r["latest"] or r["date_text"] for r in rows)}
+        url = self.public_url(request)
+        label = str(data["class"]["label"])
+        schema = {"@context": "https://schema.org", "@type": "ItemList", "name": f"{label} index",
+                  "numberOfItems": len(rows),
+                  "itemListElement": [{"@type": "ListItem", "position": i + 1, "name": r["label"],
+                                       "url": url + r["href"] if r["href"].startswith("/") else r["href"]}
+                                      for i, r in enumerate(rows)]}
+        return pages.respond(request, "class_index.html", data, title=label,
+                             schema_json=describe.script_json(schema))
+
+    # -- dumps, context, VoID ---------------------------------------------------------
+    async def dump_list(self, request: Request) -> Response:
+        try:
+            files = [await asyncio.to_thread(self.dumps.get, n) for n in self.dumps.names()]
+        except exports.ExportError as err:
+            return Response(f"{err}\n", status_code=501, media_type="text/plain")
+        data = {"files": [_dump_view(d) for d in files], "frames": jsonld.frame_names(),
+                "context": "/" + jsonld.CONTEXT_NAME, "void": void.PATH}
+        return pages.respond(request, "dumps.html", data, title="Dumps")
+
+    async def dump_file(self, request: Request, name: str) -> Response:
+        try:
+            dump = await asyncio.to_thread(self.dumps.get, name)
+        except KeyError:
+            return not_found_page(request, f"There is no dump called {name!r}.", "",
+                                  [(n, f"/dumps/{n}") for n in self.dumps.names()], [("All dumps", "/dumps/")])
+        except exports.ExportError as err:
+            return Response(f"{err}\n", status_code=501, media_type="text/plain")
+        disposition = "attachment" if name.endswith(".gz") else "inline"
+
+        def make() -> Response:
+            return Response(dump.body, media_type=dump.media_type,
+                            headers={"Content-Disposition": f'{disposition}; filename="{dump.name}"',
+                                     "Access-Control-Allow-Origin": "*"})
+
+        return cached(request, dump.etag, make, DUMP_CACHE)
+
+    async def context(self, request: Request) -> Response:
+        body = jsonld.format_context(jsonld.context(self.base)).encode("utf-8")
+
+        def make() -> Response:
+            # Browser-side JSON-LD processors fetch contexts cross-origin.
+            return Response(body, media_type=jsonld.MEDIA_TYPE, headers={"Access-Control-Allow-Origin": "*"})
+
+        return cached(request, etag_for(body.decode("utf-8")), make, CONTEXT_CACHE)
+
+    async def void(self, request: Request) -> Response:
+        """The VoID + DCAT description: Turtle unless the client prefers another form."""
+        media = _void_media(request)
+        if media is None:
+            return Response("406 Not Acceptable: " + ", ".join(VOID_OFFERS) + "\n", status_code=406,
+                            media_type="text/plain", headers={"Vary": "Accept"})
+        public = self.public_url(request)
+        stats = await void.statistics(self.engine.select, self.base)
+        files = await self._whole_graph_dumps()
+        graph = void.build_graph(stats, public, [_dump_info(public, d) for d in files], self.base)
+        ext = next((e for e, (m, _) in VARIANTS.items() if m == media), "ttl")
+        headers = {"Vary": "Accept", "Content-Location": f"{void.PATH}?format={ext}"}
+        if media not in ("text/html", "application/json"):
+            body = await asyncio.to_thread(void.serialize, graph, media, self.base)
+            return Response(body, media_type=media, headers=headers)
+        vocab = await self.vocabulary()
+        data = void.summary(stats, vocab.label, self.base) | {
+            "turtle": void.serialize(graph, "text/turtle", self.base).decode("utf-8"),
+            "dumps": [{"href": "/dumps/" + d.name, "name": d.name, "size": len(d.body)} for d in files],
+            "sparql": "/sparql"}
+        if media == "application/json":
+            return Response(orjson.dumps(data), media_type=media, headers=headers)
+        return HTMLResponse(pages.render("void.html", request=request, title="Dataset description", **data),
+                            headers=headers)
+
+    async def _whole_graph_dumps(self) -> list[exports.Dump]:
+        """The dumps of the whole graph (not the framed views), built if need be."""
+        names = [n for n in self.dumps.names() if not (exports.parse_dump_name(n) or ("", "frame", False))[1]]
+        try:
+            return [await asyncio.to_thread(self.dumps.get, n) for n in names]
+        except exports.ExportError:
+            return []  # a remote store: there are no dumps to list
+
+
+VOID_OFFERS = ("text/turtle", "text/html", jsonld.MEDIA_TYPE, "application/n-triples", "application/rdf+xml",
+               "application/json")
+
+
+def _void_media(request: Request) -> str | None:
+    """The media type to describe the dataset in: ``?format=``, else ``Accept`` (Turtle first)."""
+    fmt = request.query_params.get("format")
+    if fmt:
+        ext = FORMAT_ALIASES.get(fmt.lower())
+        return VARIANTS[ext][0] if ext else None
+    return negotiate(request.headers.get("accept"), list(VOID_OFFERS))
+
+
+def _dump_info(public: str, d: exports.Dump) -> void.DumpInfo:
+    fmt, _, gz = exports.parse_dump_name(d.name) or ("ttl", None, False)
+    spec = exports.FORMATS[fmt]
+    return void.DumpInfo(f"{public}/dumps/{d.name}", spec.media_type, spec.title, len(d.body), gz)
+
+
+def not_found_page(request: Request, message: str, iri: str, suggestions: list[tuple[str, str]],
+                   indexes: list[tuple[str, str]]) -> Response:
+    """The helpful 404 (HTML, or JSON like every page): what was asked, what exists nearby."""
+    data = {"status": 404, "path": request.url.path, "iri": iri, "message": message,
+            "suggestions": [{"slug": text, "href": href} for text, href in suggestions],
+            "indexes": [{"label": text, "href": href} for text, href in indexes]}
+    return pages.respond(request, "not_found.html", data, status_code=404, title="Not found")
+
+
+INDEX_LINKS = (("Mission", "Missions"), ("Agency", "Agencies"), ("Instrument", "Instruments"),
+               ("LaunchVehicle", "Launch vehicles"), ("Event", "Events"), ("Contribution", "Contributions"))
+
+
+def _dump_view(d: exports.Dump) -> dict[str, Any]:
+    fmt, frame, gz = exports.parse_dump_name(d.name) or ("ttl", None, False)
+    title = f"framed JSON-LD: {frame}" if frame else exports.FORMATS[fmt].title
+    return {"name": d.name, "href": f"/dumps/{d.name}", "media_type": d.media_type, "size": len(d.body),
+            "etag": d.etag, "title": title + (", gzipped" if gz else ""), "gzipped": gz, "frame": frame}
+
+
+def _ontology_schema(data: dict[str, Any]) -> dict[str, Any]:
+    return {"@context": "https://schema.org", "@type": "DefinedTermSet", "@id": data["iri"], "name": data["name"],
+            "description": data["description"],
+            "hasDefinedTerm": [{"@type": "DefinedTerm", "@id": t["iri"], "name": t["label"], "termCode": t["local"],
+                                "description": t["definition"]} for t in data["classes"] + data["properties"]]}
+
+
+def build_router(engine: Engine) -> APIRouter:
+    """The linked-data routes (included last: ``/resource/{…}`` is a catch-all)."""
+    ld = LinkedData(engine)
+    router = APIRouter(tags=["linked data"])
+    methods = ["GET", "HEAD"]
+
+    @router.api_route("/context.jsonld", methods=methods, include_in_schema=True)
+    async def context(request: Request) -> Response:
+        """The published JSON-LD ``@context`` that every export uses."""
+        return await ld.context(request)
+
+    @router.api_route(void.PATH, methods=methods)
+    async def void_description(request: Request) -> Response:
+        """VoID + DCAT description of the dataset (Turtle by default; JSON-LD, HTML by Accept)."""
+        return await _guard(ld.void(request))
+
+    @router.get("/dumps", include_in_schema=False)
+    async def dumps_redirect() -> Response:
+        return RedirectResponse("/dumps/", status_code=308)
+
+    @router.api_route("/dumps/", methods=methods)
+    async def dump_list(request: Request) -> Response:
+        """The dumps on offer (HTML, or JSON with ``?format=json``)."""
+        return await _guard(ld.dump_list(request))
+
+    @router.api_route("/dumps/{name}", methods=methods)
+    async def dump_file(request: Request, name: str) -> Response:
+        """One dump file, with ``ETag`` and ``Cache-Control`` (``304`` on ``If-None-Match``)."""
+        return await ld.dump_file(request, name)
+
+    @router.api_route("/ontology", methods=methods)
+    async def ontology(request: Request) -> Response:
+        """The ontology: HTML documentation, or Turtle/JSON-LD/N-Triples/RDF/XML by ``Accept``."""
+        return await _guard(ld.ontology(request, None))
+
+    @router.api_route("/ontology.{ext}", methods=methods)
+    async def ontology_variant(request: Request, ext: str) -> Response:
+        if ext not in VARIANTS:
+            return await ld.not_found(request, f"ontology.{ext}")
+        return await _guard(ld.ontology(request, ext))
+
+    @router.api_route("/ontology/{version}", methods=methods)
+    async def ontology_version(request: Request, version: str) -> Response:
+        return await _guard(ld.ontology_version(request, version))
+
+    @router.api_route("/class/", methods=methods)
+    async def class_list(request: Request) -> Response:
+        """Every class of the ontology, with its number of instances."""
+        return await _guard(ld.class_list(request))
+
+    @router.get("/class", include_in_schema=False)
+    async def class_redirect() -> Response:
+        return RedirectResponse("/class/", status_code=308)
+
+    @router.api_route("/class/{name}", methods=methods)
+    async def class_index(request: Request, name: str) -> Response:
+        """All instances of one class (``/class/Mission``), with status and dates; ``.json`` too."""
+        return await _guard(ld.class_index(request, name))
+
+    @router.api_route("/graph/{rest:path}", methods=methods)
+    async def named_graph(request: Request, rest: str) -> Response:
+        """A named graph (one source file): its triples by ``Accept``, or a page listing what it describes."""
+        return await _guard(ld.named_graph(request, rest))
+
+    @router.api_route("/resource/{rest:path}", methods=methods)
+    async def resource(request: Request, rest: str) -> Response:
+        """An entity IRI: its page or its description, by content negotiation or extension."""
+        return await _guard(ld.resource(request, rest))
+
+    return router
+
+
+async def _guard(work: Awaitable[Response]) -> Response:
+    """Engine errors (time limit, busy) as plain-text answers with their HTTP status."""
+    try:
+        return await work
+    except QueryError as err:
+        return Response(f"{err.message}\n", status_code=err.status, media_type="text/plain")

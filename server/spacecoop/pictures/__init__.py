@@ -1,0 +1,366 @@
+"""Pictures: the timeline and the cooperation map, as pages, as SVG/PNG and from the CLI.
+
+Both are drawn from the graph by saved queries (``timeline-items``, ``network-nodes``,
+``network-edges``), so new data appears without code changes, and both are drawn on the
+server by Graphviz (see ``spacecoop.graphviz`` and docs/pictures.md): the SVG is inline
+in the page, readable and printable without JavaScript, with a link and a tooltip on
+every mission, event, agency and contribution.
+
+Routes: ``/timeline``, ``/timeline.svg|.png|.json``, ``/network``, ``/network.svg|.png|.json``
+(each ``?mission=SLUG`` for one mission's neighbourhood). For other pages:
+``await network_svg(engine, mission_iri)`` gives a mission's neighbourhood as inline SVG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from spacecoop import config, graphviz, iris
+from spacecoop.pictures import network, timeline
+
+Link = Callable[[str], str]
+Rows = list[dict[str, tuple]]
+
+TIMELINE_QUERY = "timeline-items"
+NETWORK_QUERIES = ("network-nodes", "network-edges")
+PNG_DPI = 144
+
+
+class PictureError(Exception):
+    """A picture cannot be made; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Picture:
+    """A drawn picture: its DOT source, what it shows, and the data behind it."""
+
+    kind: str  # timeline | network
+    title: str
+    description: str
+    dot: str
+    layout: str
+    pinned: bool
+    data: dict[str, Any]
+
+    def render(self, fmt: str) -> bytes:
+        """SVG or PNG bytes from Graphviz (blocking; the server calls it in a thread)."""
+        return graphviz.render(self.dot, fmt, self.layout, pinned=self.pinned,
+                               dpi=PNG_DPI if fmt == "png" else None)
+
+    names: dict[str, str] = field(default_factory=dict)  # node id → what a reader should hear
+
+    def svg(self, inline: bool = False, id_prefix: str | None = None) -> str:
+        """The SVG with a title and description for screen readers; ``inline`` for HTML."""
+        svg = finish_svg(self.render("svg").decode("utf-8"), self.title, self.description,
+                         id_prefix or self.kind, inline)
+        return readable_titles(svg, self.names)
+
+
+# =====================================================================================
+# SVG finishing: accessibility, unique ids, inline use
+# =====================================================================================
+_XML_PROLOGUE = re.compile(r"^\s*<\?xml[^>]*\?>\s*(<!DOCTYPE[^>]*>\s*)?", re.S)
+_COMMENT = re.compile(r"<!--.*?-->\s*", re.S)
+
+
+def finish_svg(svg: str, title: str, description: str, id_prefix: str, inline: bool) -> str:
+    """Add <title>/<desc> and ARIA to the root, hide decoration, prefix ids, drop comments.
+
+    >>> out = finish_svg('<?xml version="1.0"?>\\n<svg width="1pt"><!-- x --><g id="node1" class="node decor">'
+    ...                  '<path fill="url(#l_0)"/></g></svg>', "T & U", "D", "p", True)
+    >>> out.startswith('<svg role="img" aria-labelledby="p-title p-desc" class="picture" width="1pt">')
+    True
+    >>> '<title id="p-title">T &amp; U</title><desc id="p-desc">D</desc>' in out, "<!--" in out
+    (True, False)
+    >>> '<g id="p-node1" class="node decor" aria-hidden="true"><path fill="url(#p-l_0)"/>' in out
+    True
+    """
+    from html import escape
+
+    prologue = _XML_PROLOGUE.match(svg)
+    head = "" if inline or not prologue else '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+    body = _COMMENT.sub("", svg[prologue.end():] if prologue else svg)
+    # Graphviz writes "-" as "&#45;" so that comments stay valid; the comments are gone,
+    # and a plain "-" keeps class names and text greppable.
+    body = body.replace("&#45;", "-")
+    body = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{id_prefix}-{m.group(1)}"', body)
+    body = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{id_prefix}-{m.group(1)})", body)
+    body = re.sub(r'(class="node decor[^"]*")', r'\1 aria-hidden="true"', body)
+    accessible = (f'<svg role="img" aria-labelledby="{id_prefix}-title {id_prefix}-desc" class="picture"')
+    body = body.replace("<svg", accessible, 1)
+    root_end = body.index(">", body.index("<svg")) + 1
+    texts = (f'<title id="{id_prefix}-title">{escape(title)}</title>'
+             f'<desc id="{id_prefix}-desc">{escape(description)}</desc>')
+    return head + body[:root_end] + texts + body[root_end:]
+
+
+_TITLE = re.compile(r"<title>([^<]*)</title>")
+_COUNTER = re.compile(r" \[\d+\]$")
+
+
+def readable_titles(svg: str, names: dict[str, str]) -> str:
+    """Graphviz titles each shape with its node id; make those ids read as words.
+
+    >>> readable_titles("<title>n1-&gt;n2</title><title>SMILE launch [12]</title>", {"n1": "ESA", "n2": "SMILE"})
+    '<title>ESA → SMILE</title><title>SMILE launch</title>'
+    """
+    from html import escape, unescape
+
+    def name(node_id: str) -> str:
+        node_id = unescape(node_id)
+        return names.get(node_id) or _COUNTER.sub("", node_id)
+
+    def title(m: re.Match[str]) -> str:
+        whole = unescape(m.group(1))
+        text = names.get(whole) or " → ".join(name(e) for e in m.group(1).split("-&gt;"))
+        return f"<title>{escape(text, quote=False)}</title>"
+
+    return _TITLE.sub(title, svg)
+
+
+# =====================================================================================
+# From the graph to pictures
+# =====================================================================================
+def local_link(base: str) -> Link:
+    """Links for pages served by us: local paths, so they work on any host."""
+    def link(iri: str) -> str:
+        path = iris.iri_to_path(iri, base)
+        return path if path is not None else (iri if iri.startswith(("http://", "https://")) else "")
+    return link
+
+
+def public_link(settings: config.Settings) -> Link:
+    """Links for files written by the CLI: absolute, on the public URL when one is set."""
+    local = local_link(settings.base)
+    public = settings.public_url.rstrip("/")
+
+    def link(iri: str) -> str:
+        path = local(iri)
+        return public + path if public and path.startswith("/") else iri
+    return link
+
+
+def make_timeline(rows: Rows, link: Link, mission: str | None = None) -> Picture:
+    """The timeline picture (one mission's row only, when ``mission`` is an IRI)."""
+    groups = timeline.build_groups(rows)
+    if mission is not None:
+        groups = [g for g in groups if g.iri == mission or any(i.iri == mission for i in g.items)]
+        if not groups:
+            raise PictureError(404, "this mission has nothing on the timeline")
+    items = timeline.all_items(groups)
+    missions = sum(1 for i in items if i.kind == "mission")
+    events = len(items) - missions
+    years = [y for i in items for y in ((i.start.year if i.start else None), (i.end.year if i.end else None)) if y]
+    span = f" from {min(years)} to {max(years) - 1 if max(years) > min(years) else max(years)}" if years else ""
+    title = "Timeline of European–Chinese space cooperation"
+    if mission is not None:
+        title = f"Timeline: {groups[0].label}"
+    description = (f"{network.plural(missions, 'mission')} and {network.plural(events, 'event')}{span}, one row "
+                   "per mission, coloured by status; dates are drawn at the precision the source gives.")
+    graph = timeline.draw(groups, link, title)
+    data = {"title": title, "description": description, "query": TIMELINE_QUERY,
+            "groups": [{"iri": g.iri or None, "href": link(g.iri) if g.iri else None, "label": g.label,
+                        "labelZh": g.label_zh, "status": g.status.iri if g.status else None,
+                        "statusLabel": g.status.label if g.status else None,
+                        "items": [i.as_json(link) for i in g.items]} for g in groups],
+            "counts": {"missions": missions, "events": events}}
+    return Picture("timeline", title, description, graph.source(), "neato", True, data)
+
+
+def make_network(node_rows: Rows, edge_rows: Rows, link: Link, mission: str | None = None) -> Picture:
+    """The cooperation map (one mission's neighbourhood, when ``mission`` is an IRI)."""
+    net = network.build_network(node_rows, edge_rows)
+    title = "Cooperation map: who provided what"
+    if mission is not None:
+        node = net.nodes.get(mission)
+        if node is None or node.kind != "mission":
+            raise PictureError(404, "no mission with this name is on the cooperation map")
+        net = network.neighbourhood(net, mission)
+        title = f"Cooperation around {node.label}"
+    description = network.describe(net)
+    graph = network.draw(net, link, title)
+    data = {"title": title, "description": description, "queries": list(NETWORK_QUERIES),
+            "mission": mission, **net.as_json(link)}
+    names = {iri: node.label for iri, node in net.nodes.items()}
+    for e in net.edges:  # edges drawn head-first (dir=back) still read source → target
+        names[f"{e.target}->{e.source}"] = f"{net.nodes[e.source].label} → {net.nodes[e.target].label}"
+    names |= {"cluster_europe": "Europe", "cluster_china": "China", "cluster_other-side": "Neither side"}
+    return Picture("network", title, description, graph.source(), "dot", False, data, names)
+
+
+async def _rows(engine: Any, name: str) -> Rows:
+    """The rows of a saved query (no parameters), through the engine's cache and pool."""
+    from spacecoop import saved_queries
+    from spacecoop.store import parse_json_rows
+
+    job = saved_queries.bind(saved_queries.get(name), {}, base=engine.settings.base)
+    return parse_json_rows((await engine.run(job)).body)
+
+
+def query_rows(engine: Any, name: str) -> Rows:
+    """The rows of a saved query, run on a local engine (CLI, tests)."""
+    from spacecoop import saved_queries
+    from spacecoop.store import parse_json_rows
+
+    job = saved_queries.bind(saved_queries.get(name), {}, base=engine.settings.base)
+    return parse_json_rows(engine.run_sync(job).body)
+
+
+async def timeline_picture(engine: Any, link: Link, mission: str | None = None) -> Picture:
+    """The timeline from the engine's graph."""
+    return make_timeline(await _rows(engine, TIMELINE_QUERY), link, mission)
+
+
+async def network_picture(engine: Any, link: Link, mission: str | None = None) -> Picture:
+    """The cooperation map (or one mission's neighbourhood) from the engine's graph."""
+    nodes, edges = await asyncio.gather(*(_rows(engine, q) for q in NETWORK_QUERIES))
+    return make_network(nodes, edges, link, mission)
+
+
+async def network_svg(engine: Any, mission_iri: str) -> str:
+    """A mission's neighbourhood on the cooperation map, as SVG to put inline in a page.
+
+    Returns "" when the IRI is not a mission on the map. Links are local paths.
+    """
+    try:
+        picture = await network_picture(engine, local_link(engine.settings.base), mission_iri)
+    except PictureError:
+        return ""
+    return await asyncio.to_thread(picture.svg, True, "neighbourhood")
+
+
+# =====================================================================================
+# Web routes
+# =====================================================================================
+def _mission_iri(engine: Any, slug: str | None) -> str | None:
+    if slug is None or slug == "":
+        return None
+    if not iris.SLUG.match(slug):
+        raise PictureError(404, f"{slug!r} is not a mission name; use a slug such as smile")
+    return iris.entity_iri(slug, engine.settings.base)
+
+
+def build_router(engine: Any) -> APIRouter:
+    """``/timeline`` and ``/network`` pages, their SVG, PNG and JSON forms."""
+    router = APIRouter(tags=["pictures"])
+    link = local_link(engine.settings.base)
+    makers = {"timeline": timeline_picture, "network": network_picture}
+
+    async def picture(kind: str, request: Request) -> Picture:
+        mission = _mission_iri(engine, request.query_params.get("mission"))
+        return await makers[kind](engine, link, mission)
+
+    async def page(kind: str, request: Request) -> Response:
+        from spacecoop.pages import respond
+
+        try:
+            pic = await picture(kind, request)
+            svg = await asyncio.to_thread(pic.svg, True)
+        except PictureError as err:
+            return respond(request, f"{kind}.html", {"title": "Not found", "error": err.message},
+                           status_code=err.status, svg="", picture=None)
+        except graphviz.GraphvizError as err:
+            return respond(request, f"{kind}.html", {"title": "Picture unavailable", "error": str(err)},
+                           status_code=503, svg="", picture=None)
+        mission = request.query_params.get("mission") or ""
+        suffix = f"?mission={mission}" if mission else ""
+        return respond(request, f"{kind}.html", pic.data, svg=svg, picture=pic, suffix=suffix)
+
+    async def image(kind: str, fmt: str, request: Request) -> Response:
+        try:
+            pic = await picture(kind, request)
+            if fmt == "svg":
+                body = (await asyncio.to_thread(pic.svg)).encode("utf-8")
+            else:
+                body = await asyncio.to_thread(pic.render, "png")
+        except PictureError as err:
+            return Response(err.message + "\n", status_code=err.status, media_type="text/plain")
+        except graphviz.GraphvizError as err:
+            return Response(f"{err}\n", status_code=503, media_type="text/plain")
+        media = "image/svg+xml" if fmt == "svg" else "image/png"
+        return Response(body, media_type=media, headers={"Content-Disposition": f'inline; filename="{kind}.{fmt}"'})
+
+    for kind in ("timeline", "network"):
+        for path in (f"/{kind}", f"/{kind}.json"):
+            router.add_api_route(path, _bind_page(page, kind), methods=["GET"], include_in_schema=False)
+        for fmt in ("svg", "png"):
+            router.add_api_route(f"/{kind}.{fmt}", _bind_image(image, kind, fmt), methods=["GET"],
+                                 summary=f"The {kind} as {fmt.upper()}", response_class=Response)
+    return router
+
+
+def _bind_page(page: Callable[..., Any], kind: str) -> Callable[[Request], Any]:
+    async def handler(request: Request) -> Response:
+        response: Response = await page(kind, request)
+        return response
+    return handler
+
+
+def _bind_image(image: Callable[..., Any], kind: str, fmt: str) -> Callable[[Request], Any]:
+    async def handler(request: Request) -> Response:
+        response: Response = await image(kind, fmt, request)
+        return response
+    return handler
+
+
+# =====================================================================================
+# CLI: spacecoop render timeline|network [--mission SLUG] -o FILE.svg|.png
+# =====================================================================================
+def render_to_file(engine: Any, kind: str, output: Path, mission_slug: str | None = None) -> Path:
+    """Draw a picture from the engine's graph into ``output`` (.svg or .png)."""
+    fmt = output.suffix.lower().lstrip(".")
+    if fmt not in ("svg", "png"):
+        raise PictureError(2, f"{output}: the output file must end in .svg or .png")
+    link = public_link(engine.settings)
+    mission = _mission_iri(engine, mission_slug)
+    if kind == "timeline":
+        pic = make_timeline(query_rows(engine, TIMELINE_QUERY), link, mission)
+    else:
+        nodes, edges = (query_rows(engine, q) for q in NETWORK_QUERIES)
+        pic = make_network(nodes, edges, link, mission)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "svg":
+        output.write_text(pic.svg(), encoding="utf-8")
+    else:
+        output.write_bytes(pic.render("png"))
+    return output
+
+
+def cli_render(args: argparse.Namespace) -> int:
+    """``spacecoop render timeline|network [--mission SLUG] -o FILE.svg|.png``."""
+    from spacecoop.saved_queries import QueryFileError, UnknownQuery
+    from spacecoop.store import Engine, QueryError
+
+    engine = Engine(config.Settings())
+    try:
+        engine.start_local()
+        path = render_to_file(engine, args.picture, Path(args.output), args.mission)
+    except PictureError as err:
+        print(f"spacecoop render: {err.message}", file=sys.stderr)
+        return 2 if err.status == 2 else 1
+    except (graphviz.GraphvizError, QueryError, QueryFileError, UnknownQuery, OSError) as err:
+        print(f"spacecoop render: {getattr(err, 'message', None) or err}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["Picture", "PictureError", "build_router", "cli_render", "finish_svg", "make_network",
+           "make_timeline", "network_svg", "query_rows", "render_to_file"]
+

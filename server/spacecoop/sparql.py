@@ -1,0 +1,551 @@
+"""The SPARQL 1.1 Protocol endpoint at ``/sparql`` (and the landing page at ``/``).
+
+Built on rdflib-endpoint's ``SparqlRouter``: its APIRouter plumbing and its Service
+Description builder are reused, its request handling is replaced. rdflib-endpoint
+evaluates queries inside the event loop with rdflib; here every query goes to the
+``Engine`` (a pool of worker processes with a hard time limit), after checks that need
+no parser:
+
+* the protocol itself — GET ``?query=``, POST form, POST ``application/sparql-query``;
+  media types compared case-insensitively; every value percent-decoded exactly once and
+  required to be UTF-8; ``query`` at most once; ``default-graph-uri`` / ``named-graph-uri``
+  passed to the engine, which only looks graphs up in the store;
+* read-only — any update, by any transport, is 403;
+* no outbound requests — ``SERVICE`` is 400 unless every target is in the operator's
+  allow-list (and the workers have no network at all otherwise, see ``sandbox.py``);
+* size and nesting — a query nested deeper than ``max_query_depth`` is 400 before a
+  parser can overflow its stack on it.
+
+Answers are negotiated with ``Accept`` (q-values) or ``format=``. Errors are short JSON
+messages (``middleware.error_body``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from rdflib import RDF, RDFS, BNode, Dataset, Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, VOID
+from rdflib_endpoint.sparql_router import SparqlRouter
+from rdflib_endpoint.utils import FORMATS
+
+from spacecoop import config, conneg, pages
+from spacecoop.middleware import error_body
+from spacecoop.sparql_text import QUERY_FORMS, UPDATE_FORMS, Facts, facts
+from spacecoop.store import Engine, Job, QueryError
+
+log = logging.getLogger("spacecoop")
+
+PATH = "/sparql"
+TITLE = "SpaceCoop KG SPARQL endpoint"
+DESCRIPTION = ("Read-only SPARQL 1.1 endpoint over the SpaceCoop KG, a linked-data knowledge graph "
+               "of European–Chinese space cooperation.")
+ALLOW = "GET, HEAD, POST, OPTIONS"
+
+# Offered media types → engine format, in the server's order of preference (the first
+# one answers "*/*"). Aliases that clients commonly send are served under their name.
+RESULT_OFFERS: dict[str, str] = {
+    "application/sparql-results+json": "json",
+    "application/sparql-results+xml": "xml",
+    "text/csv": "csv",
+    "text/tab-separated-values": "tsv",
+    "application/json": "json",
+    "application/xml": "xml",
+    "text/xml": "xml",
+}
+GRAPH_OFFERS: dict[str, str] = {
+    "text/turtle": "turtle",
+    "application/n-triples": "ntriples",
+    "application/ld+json": "jsonld",
+    "application/rdf+xml": "rdfxml",
+    "application/n-quads": "nquads",
+    "application/trig": "trig",
+    "application/x-turtle": "turtle",
+    "text/n3": "turtle",  # Turtle is valid N3
+    "text/plain": "ntriples",
+    "application/json": "jsonld",
+    "application/xml": "rdfxml",
+    "text/xml": "rdfxml",
+}
+CANONICAL = {fmt: media for offers in (RESULT_OFFERS, GRAPH_OFFERS) for media, fmt in reversed(offers.items())}
+# Short names for ``format=``: (results format, graph format); None where it makes no sense.
+FORMAT_NAMES: dict[str, tuple[str | None, str | None]] = {
+    "json": ("json", "jsonld"), "xml": ("xml", "rdfxml"), "csv": ("csv", None), "tsv": ("tsv", None),
+    "turtle": (None, "turtle"), "ttl": (None, "turtle"), "ntriples": (None, "ntriples"),
+    "nt": (None, "ntriples"), "n-triples": (None, "ntriples"), "jsonld": (None, "jsonld"),
+    "json-ld": (None, "jsonld"), "rdfxml": (None, "rdfxml"), "rdf": (None, "rdfxml"),
+    "nquads": (None, "nquads"), "nq": (None, "nquads"), "trig": (None, "trig"),
+}
+SD_OFFERS: dict[str, str] = {
+    "text/turtle": "turtle",
+    "application/ld+json": "json-ld",
+    "application/rdf+xml": "xml",
+    "application/n-triples": "nt",
+    "application/json": "json-ld",
+    "application/xml": "xml",
+}
+# Names in http://www.w3.org/ns/formats/ (note the hyphens: "N_Triples" is not one of them).
+RESULT_FORMAT_IRIS = ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
+                      "Turtle", "N-Triples", "JSON-LD", "RDF_XML", "N-Quads", "TriG")
+EDITOR = "text/html"
+POST_TYPES = ("application/sparql-query", "application/x-www-form-urlencoded")
+_ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^<>\"{}|^`\\\x00-\x20]*\Z")
+_SYNTAX = re.compile(r"error at (\d+):(\d+): (.*)", re.DOTALL)
+_MAX_PARAMS = 100
+
+
+class ProtocolError(Exception):
+    """A request the protocol layer refuses; ``status`` is the HTTP status to send."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+@dataclass(frozen=True)
+class SparqlRequest:
+    """What a protocol request asks for, decoded once and checked."""
+
+    query: str | None
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+    format: str | None = None
+
+
+# ===================================================================================
+# Reading a request
+# ===================================================================================
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def parse_params(raw: bytes) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` → pairs, decoded exactly once, strict UTF-8.
+
+    >>> parse_params(b"query=SELECT+%22a%2541b%22&x=%E4%B8%AD")
+    [('query', 'SELECT "a%41b"'), ('x', '中')]
+    >>> parse_params(b"query=%FF")
+    Traceback (most recent call last):
+    ...
+    sparql.ProtocolError: the request parameters are not valid UTF-8 (percent-encoded bytes must be UTF-8)
+    """
+    # Raw bytes above 0x7F (not percent-encoded) are escaped first so that the one
+    # decoding below sees them too and applies the same strict UTF-8 rule.
+    text = urllib.parse.quote_from_bytes(raw, safe=_PRINTABLE_ASCII)
+    try:
+        return urllib.parse.parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
+                                      max_num_fields=_MAX_PARAMS)
+    except UnicodeDecodeError:
+        raise ProtocolError(400, "the request parameters are not valid UTF-8 "
+                                 "(percent-encoded bytes must be UTF-8)") from None
+    except ValueError:
+        raise ProtocolError(400, f"too many request parameters (at most {_MAX_PARAMS})") from None
+
+
+def _decode_body(body: bytes, params: dict[str, str]) -> str:
+    """A ``application/sparql-query`` body as text, in its declared charset (UTF-8 by default)."""
+    charset = params.get("charset", "utf-8")
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise ProtocolError(415, f"unsupported charset {charset[:40]!r}; send the query as UTF-8") from None
+    try:
+        return body.decode(charset).removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise ProtocolError(400, f"the query is not valid {charset[:40]}") from None
+
+
+def _values(pairs: Sequence[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in pairs if k == name]
+
+
+async def read_request(request: Request) -> SparqlRequest:
+    """The protocol request in ``request`` (GET, HEAD or POST), or ProtocolError."""
+    pairs = parse_params(request.scope.get("query_string", b""))
+    if request.method == "POST":
+        pairs = pairs + await _post_params(request)
+    queries, updates = _values(pairs, "query"), _values(pairs, "update")
+    if queries and updates:
+        raise ProtocolError(400, "a request carries either a query or an update, not both")
+    if updates:
+        raise _read_only()
+    if len(queries) > 1:
+        raise ProtocolError(400, "the query parameter was given more than once")
+    formats = _values(pairs, "format")
+    return SparqlRequest(
+        query=queries[0] if queries else None,
+        default_graphs=_graphs(pairs, "default-graph-uri"),
+        named_graphs=_graphs(pairs, "named-graph-uri"),
+        format=formats[-1].strip().lower() if formats else None,
+    )
+
+
+def _graphs(pairs: Sequence[tuple[str, str]], name: str) -> tuple[str, ...]:
+    """The distinct IRIs given for one dataset parameter, each checked to be absolute."""
+    return tuple(dict.fromkeys(_graph_iri(v, name) for v in _values(pairs, name)))
+
+
+async def _post_params(request: Request) -> list[tuple[str, str]]:
+    """The parameters a POST body carries (the query itself for a direct POST)."""
+    media, params = conneg.parse_media_type(request.headers.get("content-type", ""))
+    body = await request.body()
+    if media == "application/sparql-update":
+        raise _read_only()
+    if media == "application/sparql-query":
+        return [("query", _decode_body(body, params))]
+    if media == "application/x-www-form-urlencoded":
+        return parse_params(body)
+    if not body and not media:
+        return []  # a bodiless POST with its parameters in the URL
+    raise ProtocolError(415, f"unsupported Content-Type {media[:60]!r}; send the query as "
+                             + " or ".join(POST_TYPES), {"Accept-Post": ", ".join(POST_TYPES)})
+
+
+def _graph_iri(value: str, name: str) -> str:
+    if not _ABSOLUTE_IRI.match(value):
+        raise ProtocolError(400, f"{name} must be an absolute IRI, not {value[:80]!r}")
+    return value
+
+
+def _read_only() -> ProtocolError:
+    return ProtocolError(403, "this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, CLEAR, "
+                              "DROP, CREATE, ADD, MOVE, COPY) is not allowed")
+
+
+# ===================================================================================
+# Checking a query before any engine sees it
+# ===================================================================================
+def check_query(query: str, settings: config.Settings) -> Facts:
+    """Refuse what must never run (updates, SERVICE, deep nesting); return the query's facts."""
+    if not query.strip():
+        raise ProtocolError(400, "the query is empty")
+    if len(query.encode("utf-8", "surrogatepass")) > settings.max_request_bytes:
+        raise ProtocolError(400, f"the query is longer than {settings.max_request_bytes:,} bytes")
+    seen = facts(query)
+    if seen.form in UPDATE_FORMS:
+        raise _read_only()
+    if seen.max_depth > settings.max_query_depth:
+        raise ProtocolError(400, f"the query nests brackets {seen.max_depth} levels deep; "
+                                 f"the limit is {settings.max_query_depth}")
+    _check_service(seen, settings.service_allow_list)
+    return seen
+
+
+def _check_service(seen: Facts, allow_list: Sequence[str]) -> None:
+    """SERVICE is refused unless every call names, literally, an allow-listed endpoint."""
+    if not seen.uses_service and not (allow_list and seen.ambiguous):
+        return
+    if not allow_list:
+        raise ProtocolError(400, "SERVICE (federated query) is disabled on this endpoint: "
+                                 "it never sends requests to other servers")
+    if seen.ambiguous:
+        raise ProtocolError(400, "with federation enabled, write '<' comparisons with spaces around "
+                                 "them: this query could hide a SERVICE call from the allow-list check")
+    for target in seen.service_targets:
+        if target is None:
+            raise ProtocolError(400, "SERVICE must name its endpoint with a full <IRI> "
+                                     "(no variables or prefixed names)")
+        if target not in allow_list:
+            raise ProtocolError(400, f"SERVICE <{target[:200]}> is not allowed; this endpoint may "
+                                     f"federate only with: {', '.join(allow_list)}")
+
+
+# ===================================================================================
+# Negotiation
+# ===================================================================================
+@dataclass(frozen=True)
+class Choice:
+    """The answer format: engine format names plus the media type to label it with."""
+
+    result_format: str
+    graph_format: str
+    media_type: str
+
+
+def choose_format(form: str, accept: str | None, format_param: str | None) -> Choice:
+    """Pick the answer format from ``format=`` (if given) or ``Accept``; 406 if none fits.
+
+    >>> choose_format("SELECT", "text/csv;q=0.5, text/tab-separated-values", None).media_type
+    'text/tab-separated-values'
+    >>> choose_format("CONSTRUCT", None, None).media_type
+    'text/turtle'
+    >>> choose_format("ASK", None, "xml").result_format
+    'xml'
+    """
+    graph = form in ("CONSTRUCT", "DESCRIBE")
+    offers = GRAPH_OFFERS if graph else RESULT_OFFERS
+    if format_param:
+        media = _format_param_media(format_param, graph, offers)
+    else:
+        picked = conneg.negotiate(accept, list(offers))
+        if picked is None:
+            raise ProtocolError(406, f"cannot answer this {form or 'query'} as {(accept or '')[:120]!r}; "
+                                     "acceptable media types: " + ", ".join(offers))
+        media = picked
+    fmt = offers[media]
+    return Choice(fmt if not graph else "json", fmt if graph else "turtle", media)
+
+
+def _format_param_media(value: str, graph: bool, offers: dict[str, str]) -> str:
+    if value in offers:
+        return value
+    if value not in FORMAT_NAMES:
+        raise ProtocolError(400, f"unknown format {value[:40]!r}; use one of " + ", ".join(FORMAT_NAMES))
+    fmt = FORMAT_NAMES[value][1 if graph else 0]
+    if fmt is None:
+        kinds = "CONSTRUCT/DESCRIBE" if graph else "SELECT/ASK"
+        raise ProtocolError(406, f"format {value!r} does not apply to {kinds} answers; use one of "
+                                 + ", ".join(offers))
+    return CANONICAL[fmt]
+
+
+# ===================================================================================
+# Messages
+# ===================================================================================
+def friendly(message: str) -> str:
+    """Engine messages made short and positional, with nothing internal in them.
+
+    >>> friendly("SPARQL syntax error: error at 1:25: expected one of LATERAL, SERVICE")
+    'SPARQL syntax error at line 1, column 25: expected one of LATERAL, SERVICE'
+    """
+    m = _SYNTAX.search(message)
+    if m:
+        return f"SPARQL syntax error at line {m[1]}, column {m[2]}: {m[3].strip()[:200]}"
+    if "Permission denied (os error 13)" in message:  # the worker sandbox stopped a network call
+        return "SERVICE (federated query) is disabled on this endpoint"
+    return message.strip().splitlines()[0][:300] if message.strip() else "the query failed"
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A short JSON error, never cached."""
+    return Response(error_body(status, message), status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+# ===================================================================================
+# The router
+# ===================================================================================
+class SpaceCoopSparqlRouter(SparqlRouter):
+    """rdflib-endpoint's router with its request handling replaced by ours (via the Engine)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        settings = engine.settings
+        super().__init__(
+            path=PATH,
+            title=TITLE,
+            description=DESCRIPTION,
+            version=_package_version(),
+            # An empty union-default Dataset: the data lives in the engine, but rdflib-endpoint
+            # then describes the default graph as the union, which is true of ours.
+            graph=Dataset(default_union=True),
+            public_url=(settings.public_url.rstrip("/") or "http://127.0.0.1:8000") + PATH,
+            enable_update=False,
+            tags=["SPARQL"],
+        )
+        self._sd_cache: dict[str, Graph] = {}
+        self._graph_sizes: dict[str, int] | None = None
+        self._replace_routes()
+
+    # -- routes (named on_*: APIRouter already has .handle and .options) ---------------
+    def _replace_routes(self) -> None:
+        """Drop rdflib-endpoint's GET/POST handlers for the path; register ours instead."""
+        paths = {PATH, PATH + "/"}
+        self.routes[:] = [r for r in self.routes if getattr(r, "path", None) not in paths]
+        for path in (PATH, PATH + "/"):
+            self.add_api_route(path, self.on_request, methods=["GET", "HEAD", "POST"], name="SPARQL endpoint",
+                               include_in_schema=path == PATH, summary="SPARQL 1.1 query",
+                               description=_OPENAPI_DESCRIPTION, response_class=Response)
+            self.add_api_route(path, self.on_options, methods=["OPTIONS"], include_in_schema=False)
+
+    async def on_options(self) -> Response:
+        """``OPTIONS /sparql``: what the endpoint accepts (CORS preflights never get here)."""
+        return Response(status_code=204, headers={"Allow": ALLOW, "Accept-Post": ", ".join(POST_TYPES)})
+
+    async def on_request(self, request: Request) -> Response:
+        """One SPARQL protocol request, start to finish."""
+        try:
+            req = await read_request(request)
+            if req.query is None:
+                if request.method == "POST":
+                    raise ProtocolError(400, "no query: send it as the query parameter or as an "
+                                             "application/sparql-query body")
+                return await self._describe_or_edit(request)
+            return await self._answer(request, req)
+        except ProtocolError as err:
+            return error_response(err.status, err.message, err.headers)
+        except QueryError as err:
+            headers = {"Retry-After": "1"} if err.status == 503 and "busy" in err.message else None
+            return error_response(err.status, friendly(err.message), headers)
+
+    async def _answer(self, request: Request, req: SparqlRequest) -> Response:
+        assert req.query is not None
+        seen = check_query(req.query, self.engine.settings)
+        form = seen.form if seen.form in QUERY_FORMS else ""
+        choice = choose_format(form, request.headers.get("accept"), req.format)
+        job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs)
+        answer = await self.engine.run(job)
+        media = choice.media_type
+        if CANONICAL.get(RESULT_OFFERS.get(media) or GRAPH_OFFERS.get(media, "")) != answer.media_type:
+            # The engine answered another kind than the text suggested: label what was sent.
+            media = answer.media_type
+        return Response(answer.body, media_type=media)
+
+    async def _describe_or_edit(self, request: Request) -> Response:
+        """No query: the editor for browsers, the Service Description for everyone else."""
+        offers = [*SD_OFFERS, EDITOR]
+        picked = conneg.negotiate(request.headers.get("accept"), offers)
+        if picked is None:
+            raise ProtocolError(406, "acceptable media types here: " + ", ".join(offers))
+        if picked == EDITOR:
+            return HTMLResponse(pages.render("yasgui.html", request=request, title="SPARQL editor",
+                                             tabs=editor_tabs(), endpoint=PATH))
+        graph = await self.service_description_for(_public(request, self.engine.settings))
+        return Response(graph.serialize(format=SD_OFFERS[picked], encoding="utf-8"), media_type=picked)
+
+    # -- the Service Description ----------------------------------------------------------
+    async def service_description_for(self, public: str) -> Graph:
+        """rdflib-endpoint's description, corrected to tell the truth about this endpoint."""
+        if public not in self._sd_cache:
+            sizes = await self._named_graph_sizes()
+            self._sd_cache[public] = self._truthful_sd(public, sizes)
+        return self._sd_cache[public]
+
+    async def _named_graph_sizes(self) -> dict[str, int]:
+        """Triples per named graph, and under ``""`` in the (union) default graph."""
+        if self._graph_sizes is None:
+            try:
+                rows = await self.engine.select(
+                    "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g")
+                union = await self.engine.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+            except QueryError:
+                return {g: 0 for g in self.engine.named_graphs}  # not cached: try again next time
+            sizes = {r["g"][1]: int(r["n"][1]) for r in rows if "g" in r and "n" in r}
+            sizes[""] = int(union[0]["n"][1]) if union and "n" in union[0] else 0
+            self._graph_sizes = sizes
+        return self._graph_sizes
+
+    def _truthful_sd(self, public: str, sizes: dict[str, int]) -> Graph:
+        sd_ns = config.SD
+        g = Graph()
+        for prefix, ns in self.service_description.namespaces():
+            g.bind(prefix, ns)
+        g.bind("dcterms", DCTERMS)
+        service = next(iter(self.service_description.subjects(RDF.type, sd_ns.Service)))
+        endpoint = URIRef(public + PATH)
+        for s, p, o in self.service_description:
+            # rdflib-endpoint advertises federation, input (update) formats and process-wide
+            # custom functions; none of that is true here.
+            if p in (sd_ns.inputFormat, sd_ns.extensionFunction, sd_ns.endpoint) or \
+                    (p == sd_ns.feature and o == sd_ns.BasicFederatedQuery):
+                continue
+            g.add((s, p, o))
+        g.add((service, sd_ns.endpoint, endpoint))
+        if self.engine.settings.service_allow_list:
+            g.add((service, sd_ns.feature, sd_ns.BasicFederatedQuery))
+            g.add((service, RDFS.comment, Literal("SERVICE may call only: "
+                                                  + " ".join(self.engine.settings.service_allow_list))))
+        for fmt in RESULT_FORMAT_IRIS:
+            g.add((service, sd_ns.resultFormat, FORMATS[fmt]))
+        void_page = URIRef(public + "/.well-known/void")
+        g.add((service, RDFS.seeAlso, void_page))
+        g.add((service, DCTERMS.title, Literal(TITLE, lang="en")))
+        dataset = g.value(service, sd_ns.defaultDataset)
+        if dataset is not None:
+            self._describe_dataset(g, dataset, endpoint, void_page, sizes)
+        return g
+
+    def _describe_dataset(self, g: Graph, dataset: Any, endpoint: URIRef, void_page: URIRef,
+                          sizes: dict[str, int]) -> None:
+        sd_ns = config.SD
+        g.add((dataset, RDF.type, VOID.Dataset))
+        g.add((dataset, VOID.sparqlEndpoint, endpoint))
+        g.add((dataset, RDFS.seeAlso, void_page))
+        g.add((dataset, DCTERMS.isPartOf, URIRef(_void_dataset_iri(self.engine.settings.base))))
+        default = g.value(dataset, sd_ns.defaultGraph)
+        if default is not None and "" in sizes:
+            g.add((default, VOID.triples, Literal(sizes[""])))
+        for name in sorted((set(sizes) | set(self.engine.named_graphs)) - {""}):
+            node, graph_node = BNode(), BNode()
+            g.add((dataset, sd_ns.namedGraph, node))
+            g.add((node, RDF.type, sd_ns.NamedGraph))
+            g.add((node, sd_ns.name, URIRef(name)))
+            g.add((node, sd_ns.graph, graph_node))
+            g.add((graph_node, RDF.type, sd_ns.Graph))
+            g.add((graph_node, VOID.triples, Literal(sizes.get(name, 0))))
+
+
+_OPENAPI_DESCRIPTION = """The [SPARQL 1.1 Protocol](https://www.w3.org/TR/sparql11-protocol/), read-only.
+
+* `GET /sparql?query=…`, `POST` form (`query=…`), or `POST` with `Content-Type: application/sparql-query`;
+* optional `default-graph-uri`, `named-graph-uri` (graphs of this store; nothing is fetched) and
+  `format` (json, xml, csv, tsv, turtle, ntriples, jsonld, rdfxml, nquads, trig);
+* answers by `Accept`: SPARQL JSON/XML/CSV/TSV for SELECT and ASK; Turtle, N-Triples, JSON-LD,
+  RDF/XML, N-Quads, TriG for CONSTRUCT and DESCRIBE;
+* without a query: the query editor (browsers) or the Service Description.
+
+Updates are 403; `SERVICE` is 400; a query past the time limit is stopped and answered 503.
+"""
+
+
+def _package_version() -> str:
+    from spacecoop import __version__
+
+    return __version__
+
+
+def _public(request: Request, settings: config.Settings) -> str:
+    """The server's public address, without a trailing slash."""
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def _void_dataset_iri(base: str) -> str:
+    try:
+        from spacecoop import void
+
+        return void.dataset_iri(base)
+    except (ImportError, AttributeError):  # the VoID module is optional for the endpoint
+        return base + ".well-known/void#dataset"
+
+
+# ===================================================================================
+# The editor
+# ===================================================================================
+FALLBACK_TABS = [{
+    "name": "classes",
+    "title": "Classes and how many things each has",
+    "query": "SELECT ?class (COUNT(?thing) AS ?things)\nWHERE { ?thing a ?class }\n"
+             "GROUP BY ?class\nORDER BY DESC(?things)\nLIMIT 50\n",
+}]
+
+
+def editor_tabs() -> list[dict[str, str]]:
+    """One YASGUI tab per saved query (a fallback example when they cannot be loaded)."""
+    try:
+        from spacecoop import saved_queries
+
+        tabs = [{"name": q.name, "title": q.title, "query": q.sparql} for q in saved_queries.load_all()]
+    except Exception as err:  # a broken .rq file must not take the editor down
+        log.warning("saved queries unavailable for the editor: %s", err)
+        return FALLBACK_TABS
+    return tabs or FALLBACK_TABS
+
+
+def build_router(engine: Engine) -> APIRouter:
+    """The SPARQL endpoint and the landing page."""
+    from spacecoop import landing
+
+    router = SpaceCoopSparqlRouter(engine)
+    landing.register(router, engine)
+    return router
+
+
+__all__ = ["PATH", "ProtocolError", "SpaceCoopSparqlRouter", "build_router", "check_query", "choose_format",
+           "editor_tabs", "parse_params", "read_request"]

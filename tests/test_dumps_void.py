@@ -1,0 +1,160 @@
+"""Dumps, the published context and the VoID/DCAT description, against a real server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import httpx
+import pytest
+from rdflib import Dataset, Graph, Literal, URIRef
+from rdflib import namespace as ns
+from rdflib.compare import isomorphic
+
+from spacecoop import config, exports, jsonld
+
+DUMPS = ["spacecoop.ttl", "spacecoop.nt", "spacecoop.nq", "spacecoop.trig", "spacecoop.jsonld",
+         "spacecoop-mission.jsonld"]
+
+
+@pytest.fixture(scope="module")
+def union(dataset: Dataset) -> Graph:
+    g = Graph()
+    for s, p, o, _ in dataset.quads((None, None, None, None)):
+        g.add((s, p, o))
+    return g
+
+
+# --- dumps ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", DUMPS)
+def test_dump_is_the_export_with_validators(client: httpx.Client, name: str) -> None:
+    r = client.get(f"/dumps/{name}")
+    assert r.status_code == 200
+    fmt, frame, _ = exports.parse_dump_name(name) or ("", None, False)
+    assert r.headers["content-type"].split(";")[0] == exports.FORMATS[fmt].media_type
+    assert r.content == exports.export(fmt, frame)  # one code path for the CLI and the server
+    etag = r.headers["etag"]
+    assert etag.startswith('"') and "max-age" in r.headers["cache-control"]
+    again = client.get(f"/dumps/{name}", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag and not again.content
+    assert client.get(f"/dumps/{name}", headers={"If-None-Match": '"other"'}).status_code == 200
+    head = client.head(f"/dumps/{name}")
+    assert head.status_code == 200 and head.headers["etag"] == etag
+
+
+@pytest.mark.parametrize("name", DUMPS)
+def test_gzipped_dump(client: httpx.Client, name: str) -> None:
+    plain = client.get(f"/dumps/{name}")
+    r = client.get(f"/dumps/{name}.gz")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/gzip"
+    assert "attachment" in r.headers["content-disposition"]
+    assert gzip.decompress(r.content) == plain.content
+    assert r.headers["etag"] != plain.headers["etag"]
+
+
+def test_dump_listing(client: httpx.Client) -> None:
+    html = client.get("/dumps/")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    data = client.get("/dumps/", params={"format": "json"}).json()
+    names = {f["name"] for f in data["files"]}
+    for name in DUMPS:
+        assert name in names and name + ".gz" in names
+        assert f'href="/dumps/{name}"' in html.text
+    assert set(data["frames"]) >= {"mission", "agency"}
+    assert client.get("/dumps", follow_redirects=False).status_code == 308
+    missing = client.get("/dumps/spacecoop.xml")
+    assert missing.status_code == 404 and "/dumps/spacecoop.ttl" in missing.text
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside rdflib's own N-Quads parser
+def test_quad_dump_keeps_graphs(client: httpx.Client, dataset: Dataset) -> None:
+    back = Dataset()
+    back.parse(data=client.get("/dumps/spacecoop.nq").text, format="nquads")
+    graphs = {str(g.identifier) for g in back.graphs() if len(g)}
+    assert graphs == {str(g.identifier) for g in dataset.graphs() if len(g)}
+
+
+def test_jsonld_dump_round_trips(client: httpx.Client, union: Graph) -> None:
+    doc = client.get("/dumps/spacecoop.jsonld").json()
+    back = Graph().parse(data=jsonld.to_nquads(jsonld.expand(doc)), format="nt")
+    assert isomorphic(back, union)
+
+
+# --- the context ------------------------------------------------------------------------
+def test_context_is_published(client: httpx.Client) -> None:
+    r = client.get("/context.jsonld")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/ld+json")
+    assert r.json() == json.loads(config.CONTEXT_FILE.read_text())
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert client.get("/context.jsonld", headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+
+
+# --- VoID -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def void_graph(base_url: str) -> Graph:
+    r = httpx.get(base_url + "/.well-known/void", timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
+    return Graph().parse(data=r.text, format="turtle")
+
+
+def count(g: Graph, s: URIRef, p: URIRef) -> int:
+    value = g.value(s, p)
+    assert isinstance(value, Literal), p
+    return int(value)
+
+
+def test_void_describes_the_live_graph(void_graph: Graph, union: Graph, base_url: str) -> None:
+    ds = next(void_graph.subjects(ns.RDF.type, ns.VOID.Dataset))
+    assert (ds, ns.RDF.type, ns.DCAT.Dataset) in void_graph
+    assert count(void_graph, ds, ns.VOID.triples) == len(union)
+    entities = {s for s in union.subjects() if str(s).startswith(str(config.SCR))}
+    assert count(void_graph, ds, ns.VOID.entities) == len(entities)
+    classes = set(union.objects(None, ns.RDF.type))
+    assert count(void_graph, ds, ns.VOID.classes) == len(classes)
+    assert count(void_graph, ds, ns.VOID.properties) == len(set(union.predicates()))
+    assert str(void_graph.value(ds, ns.VOID.uriSpace)) == str(config.SCR)
+    assert void_graph.value(ds, ns.VOID.sparqlEndpoint) == URIRef(base_url + "/sparql")
+    dumps = {str(d) for d in void_graph.objects(ds, ns.VOID.dataDump)}
+    assert base_url + "/dumps/spacecoop.nt" in dumps and base_url + "/dumps/spacecoop.trig" in dumps
+    examples = set(void_graph.objects(ds, ns.VOID.exampleResource))
+    assert examples and examples <= entities
+    vocabularies = {str(v) for v in void_graph.objects(ds, ns.VOID.vocabulary)}
+    assert {str(config.SC), "http://www.w3.org/2004/02/skos/core#"} <= vocabularies
+    assert (ds, ns.DCTERMS.license, URIRef("https://creativecommons.org/licenses/by/4.0/")) in void_graph
+    # Partitions, counted per class and per property.
+    mission_part = next(p for p in void_graph.objects(ds, ns.VOID.classPartition)
+                        if void_graph.value(p, ns.VOID["class"]) == config.SC.Mission)
+    assert count(void_graph, mission_part, ns.VOID.entities) == len(set(union.subjects(ns.RDF.type, config.SC.Mission)))
+    subsets = list(void_graph.objects(ds, ns.VOID.subset))
+    assert len(subsets) >= 10
+
+
+def test_dcat_distributions_and_service(void_graph: Graph, client: httpx.Client, base_url: str) -> None:
+    ds = next(void_graph.subjects(ns.RDF.type, ns.DCAT.Dataset))
+    dists = list(void_graph.objects(ds, ns.DCAT.distribution))
+    downloads = [d for d in dists if void_graph.value(d, ns.DCAT.downloadURL)]
+    assert len(downloads) == 10  # five formats, each also gzipped
+    for d in downloads:
+        url = str(void_graph.value(d, ns.DCAT.downloadURL))
+        size = void_graph.value(d, ns.DCAT.byteSize)
+        assert size is not None and size.datatype == ns.XSD.nonNegativeInteger
+        r = client.get(url[len(base_url):])
+        assert r.status_code == 200 and len(r.content) == int(size)
+        media = str(void_graph.value(d, ns.DCAT.mediaType)).rsplit("media-types/", 1)[1]
+        assert r.headers["content-type"].split(";")[0] == (media if not url.endswith(".gz") else "application/gzip")
+    service = next(void_graph.subjects(ns.RDF.type, ns.DCAT.DataService))
+    assert void_graph.value(service, ns.DCAT.endpointURL) == URIRef(base_url + "/sparql")
+    assert (service, ns.DCAT.servesDataset, ds) in void_graph
+
+
+def test_void_in_other_formats(client: httpx.Client, void_graph: Graph) -> None:
+    r = client.get("/.well-known/void", headers={"Accept": "application/ld+json"})
+    assert r.headers["content-type"].startswith("application/ld+json") and "accept" in r.headers["vary"].lower()
+    back = Graph().parse(data=jsonld.to_nquads(jsonld.expand(r.json())), format="nt")
+    assert isomorphic(back, void_graph)
+    html = client.get("/.well-known/void", headers={"Accept": "text/html"})
+    assert html.status_code == 200 and "VoID" in html.text and "/dumps/spacecoop.ttl" in html.text
+    assert client.get("/.well-known/void", params={"format": "nt"}).headers["content-type"].startswith(
+        "application/n-triples")
+    assert client.get("/.well-known/void", headers={"Accept": "*/*"}).headers["content-type"].startswith(
+        "text/turtle")

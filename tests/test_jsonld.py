@@ -1,0 +1,279 @@
+"""JSON-LD and exports: every export round-trips to the source graph; the context is ours.
+
+The source graph is the one loader's rdflib ``Dataset``; the JSON-LD side is read back
+with pyld (expand → to_rdf), a processor independent of the serialisers that wrote the
+Turtle and N-Quads, and compared by graph isomorphism (blank nodes included).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyld.jsonld import JsonLdError
+from rdflib import Dataset, Graph, URIRef
+from rdflib.compare import isomorphic
+
+from spacecoop import config, describe, exports, jsonld
+from spacecoop.store import Engine, Job
+
+SCR = str(config.SCR)
+SC = str(config.SC)
+ENTITIES = ("smile", "esa", "nils", "vega-c", "meeting-2026-01-13", "status-planned",
+            "article-esa-cnsa-2026", "change-6", "smile-esa-payload-module")
+
+
+# --- helpers ----------------------------------------------------------------------------
+def union(ds: Dataset) -> Graph:
+    """All triples of a dataset as one graph (each triple once)."""
+    g = Graph()
+    for s, p, o, _ in ds.quads((None, None, None, None)):
+        g.add((s, p, o))
+    return g
+
+
+def read_back(doc: Any) -> Graph:
+    """A JSON-LD document's triples, as pyld sees them (expand, then to RDF).
+
+    Our documents hold no named graphs, so pyld's N-Quads are N-Triples lines.
+    """
+    nquads = jsonld.to_nquads(jsonld.expand(doc))
+    return Graph().parse(data=nquads, format="nt")
+
+
+def subgraph(source: Graph, subjects: set[Any]) -> Graph:
+    g = Graph()
+    for s in subjects:
+        for p, o in source.predicate_objects(s):
+            g.add((s, p, o))
+    return g
+
+
+def top_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    graph = doc.get("@graph")
+    return graph if isinstance(graph, list) else [doc]
+
+
+def expand_id(compact_id: str) -> str:
+    prefix, _, rest = compact_id.partition(":")
+    return config.PREFIXES[prefix] + rest if prefix in config.PREFIXES and not rest.startswith("//") else compact_id
+
+
+@pytest.fixture(scope="module")
+def source(dataset: Dataset) -> Graph:
+    return union(dataset)
+
+
+@pytest.fixture(scope="module")
+def compacted() -> dict[str, Any]:
+    return json.loads(exports.export("jsonld"))
+
+
+# --- the whole-graph exports ------------------------------------------------------------
+def test_compacted_jsonld_dump_round_trips(compacted: dict[str, Any], source: Graph) -> None:
+    back = read_back(compacted)
+    assert len(back) == len(source)
+    assert isomorphic(back, source)
+
+
+@pytest.mark.parametrize("fmt", ["ttl", "nt"])
+def test_triple_dumps_round_trip(fmt: str, source: Graph) -> None:
+    g = Graph().parse(data=exports.export(fmt).decode("utf-8"), format={"ttl": "turtle", "nt": "nt"}[fmt])
+    assert isomorphic(g, source)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # rdflib's own quad parsers
+@pytest.mark.parametrize("fmt", ["nq", "trig"])
+def test_quad_dumps_keep_the_named_graphs(fmt: str, dataset: Dataset) -> None:
+    back = Dataset()
+    back.parse(data=exports.export(fmt).decode("utf-8"), format={"nq": "nquads", "trig": "trig"}[fmt])
+    names = {str(g.identifier) for g in dataset.graphs() if len(g)}
+    assert {str(g.identifier) for g in back.graphs() if len(g)} == names
+    assert config.graph_iri("missions") in names and config.graph_iri("ontology") in names
+    for name in names:
+        assert isomorphic(back.graph(URIRef(name)), dataset.graph(URIRef(name))), name
+
+
+def test_dumps_are_deterministic() -> None:
+    # Canonical blank-node labels and sorted quads: the same graph gives the same bytes (and ETag).
+    assert exports.export("trig") == exports.export("trig")
+    assert exports.export("jsonld") == exports.export("jsonld")
+
+
+def test_compacted_dump_is_readable(compacted: dict[str, Any]) -> None:
+    assert compacted["@context"] == jsonld.context_url()
+    nodes = {n["id"]: n for n in compacted["@graph"]}
+    smile = nodes["scr:smile"]
+    assert smile["type"] == "Mission"
+    assert smile["label"]["en"] == "SMILE" and smile["label"]["zh"]
+    assert smile["launchedOn"] == "scr:vega-c"
+    assert smile["status"] == "scr:status-planned"
+    assert smile["earliestDate"] == {"type": "xsd:gYearMonth", "@value": "2026-04"}  # precision kept
+    assert isinstance(smile["distanceFromEarthKm"], int)
+    assert isinstance(smile["quote"]["en"], list)
+    assert sorted(nodes["scr:nils"]["carriedOn"]) == ["scr:change-6", "scr:change-6-descent-module"]
+    contribution = nodes["scr:smile-esa-payload-module"]
+    assert contribution["providedBy"] == "scr:esa"
+    # Entities come first, the ontology's blank nodes last.
+    ids = [n["id"] for n in compacted["@graph"]]
+    assert not any(i.startswith("_:") for i in ids[: len(ids) // 2])
+
+
+# --- framed exports ---------------------------------------------------------------------
+@pytest.mark.parametrize("frame", jsonld.frame_names())
+def test_framed_exports_are_sound_and_complete(frame: str, source: Graph) -> None:
+    """A framed export is a view: every triple it holds is in the graph, and every
+    top-level thing carries all of its own triples."""
+    doc = json.loads(exports.export("jsonld", frame=frame))
+    assert doc["@context"] == jsonld.context_url()
+    back = read_back(doc)
+    assert back, frame
+    extra = [t for t in back if t not in source]
+    assert not extra, extra[:5]
+    tops = {URIRef(expand_id(n["id"])) for n in top_nodes(doc)}
+    assert tops
+    missing = [t for t in subgraph(source, tops) if t not in back]
+    assert not missing, missing[:5]
+
+
+def test_mission_frame_nests_instruments_providers_and_more() -> None:
+    doc = json.loads(exports.export("jsonld", frame="mission"))
+    missions = {n["id"]: n for n in doc["@graph"]}
+    assert "scr:smile" in missions and "scr:change-6" in missions
+    assert all("Mission" in (n["type"] if isinstance(n["type"], list) else [n["type"]]) for n in missions.values())
+    change6 = missions["scr:change-6"]
+    instruments = change6["instruments"] if isinstance(change6["instruments"], list) else [change6["instruments"]]
+    nils = next(i for i in instruments if i["id"] == "scr:nils")
+    assert nils["label"]["en"] == "Negative Ions at the Lunar Surface"
+    provided = nils["providedThrough"] if isinstance(nils["providedThrough"], list) else [nils["providedThrough"]]
+    assert any(p["providedBy"]["id"] == "scr:esa" and p["providedBy"]["label"]["en"] == "European Space Agency"
+               for p in provided)
+    smile = missions["scr:smile"]
+    assert smile["launchedOn"]["id"] == "scr:vega-c" and smile["launchedOn"]["label"]["en"] == "Vega-C"
+    assert {c["id"] for c in smile["contributions"]} >= {"scr:smile-esa-payload-module"}
+    assert smile["events"]["id"] == "scr:smile-launch"
+    assert smile["source"]["label"]["en"].startswith("European, Chinese Space Agency Heads Meet")
+
+
+def test_unknown_frame_is_an_error() -> None:
+    with pytest.raises(exports.ExportError, match="no frame 'nope'"):
+        exports.export("jsonld", frame="nope")
+    with pytest.raises(exports.ExportError):
+        exports.export("ttl", frame="mission")
+
+
+# --- one entity's framed document -------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_engine() -> Any:
+    eng = Engine(config.Settings())
+    eng.start_local()
+    yield eng
+    eng.close()
+
+
+@pytest.mark.parametrize("slug", ENTITIES)
+def test_entity_document_round_trips_to_its_description(slug: str, local_engine: Engine) -> None:
+    iri = SCR + slug
+    nt = local_engine.run_sync(Job(describe.DESCRIBE_ENTITY, graph_format="ntriples",
+                                   bindings=(("entity", ("uri", iri)),))).body
+    description = Graph().parse(data=nt.decode("utf-8"), format="nt")
+    assert len(description) > 3
+    triples = describe.parse_ntriples(nt)
+    doc = jsonld.entity_document(nt.decode("utf-8"), iri, describe.incoming_predicates(iri, triples))
+    assert doc["id"] == f"scr:{slug}"
+    assert isomorphic(read_back(doc), description)
+
+
+# --- the context and the loader ---------------------------------------------------------
+def test_context_file_matches_the_ontology() -> None:
+    """ontology/context.jsonld is generated (``python -m spacecoop.jsonld``): regenerate it
+    when the ontology gains a property."""
+    assert json.loads(config.CONTEXT_FILE.read_text()) == jsonld.context_from_ontology_file()
+    assert config.CONTEXT_FILE.read_text() == jsonld.format_context(jsonld.context_from_ontology_file())
+
+
+def test_context_has_readable_keys() -> None:
+    ctx = jsonld.context()["@context"]
+    assert ctx["label"] == {"@id": "rdfs:label", "@container": "@language"}
+    for key in ("launchedOn", "providedBy", "carriedOn", "status"):
+        assert ctx[key] == {"@id": f"sc:{key}", "@type": "@id"}
+    assert ctx["date"] == "sc:date"  # the value keeps its datatype: day, month or year
+    assert ctx["instruments"] == {"@reverse": "sc:carriedOn"}
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_our_context_resolves_offline(no_network: None) -> None:
+    doc = {"@context": jsonld.context_url(), "id": "scr:smile", "launchedOn": "scr:vega-c"}
+    expanded = jsonld.expand(doc)
+    assert expanded[0][SC + "launchedOn"] == [{"@id": SCR + "vega-c"}]
+
+
+@pytest.mark.parametrize("url", ["https://schema.org/", "http://example.org/context.jsonld",
+                                 "https://spacecoop.example/other.jsonld", "file:///etc/passwd"])
+def test_the_loader_refuses_every_other_url(url: str, no_network: None) -> None:
+    with pytest.raises(JsonLdError) as err:
+        jsonld.expand({"@context": url, "name": "x"})
+    assert "refusing to load" in str(err.value) + repr(err.value.__dict__) or "remote context" in str(err.value)
+    with pytest.raises(jsonld.RemoteDocumentRefused):
+        jsonld.document_loader()(url, {})
+
+
+def test_pyld_default_loader_is_pinned_too(no_network: None) -> None:
+    from pyld import jsonld as pyld
+
+    with pytest.raises(JsonLdError):
+        pyld.expand({"@context": "https://schema.org/", "name": "x"})
+
+
+def test_rebased_context_and_loader() -> None:
+    base = "https://kg.example.org/"
+    ctx = jsonld.context(base)["@context"]
+    assert ctx["@vocab"] == base + "ontology#" and ctx["scr"] == base + "resource/"
+    doc = {"@context": jsonld.context_url(base), "id": "scr:smile", "type": "Mission"}
+    expanded = jsonld.expand(doc, base)
+    assert expanded[0]["@id"] == base + "resource/smile"
+    assert expanded[0]["@type"] == [base + "ontology#Mission"]
+    frame = jsonld.load_frame("mission", base)
+    assert frame["@context"] == jsonld.context_url(base)
+
+
+# --- the CLI writes the same files ------------------------------------------------------
+def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "spacecoop", "export", *args], capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("fmt", list(exports.FORMATS))
+def test_cli_export_writes_the_dump(fmt: str, tmp_path: Path) -> None:
+    out = tmp_path / f"dump.{fmt}"
+    done = run_cli("--format", fmt, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == exports.export(fmt)
+
+
+def test_cli_export_framed_gzipped_and_stdout(tmp_path: Path) -> None:
+    out = tmp_path / "missions.jsonld.gz"
+    assert run_cli("--frame", "mission", "-o", str(out)).returncode == 0
+    assert gzip.decompress(out.read_bytes()) == exports.export("jsonld", frame="mission")
+    done = run_cli("--format", "nt")
+    assert done.returncode == 0 and done.stdout == exports.export("nt")
+
+
+def test_cli_export_rejects_a_frame_for_a_non_jsonld_format() -> None:
+    done = run_cli("--format", "nt", "--frame", "mission")
+    assert done.returncode == 2 and b"JSON-LD" in done.stderr
+    done = run_cli("--frame", "nope")
+    assert done.returncode == 2 and b"no frame" in done.stderr
