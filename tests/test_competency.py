@@ -124,9 +124,6 @@ EXPECTED_EUROPEAN_ON_CHINESE = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "data gap: nothing links Chang'e 4 or Chang'e 6 to China (no sc:ledBy/sc:operatedBy/sc:partner, "
-    "no Chinese spacecraft), so no Chang'e mission is recognisably Chinese; reported to the data owner"))
 def test_european_instruments_on_chinese_missions_and_their_providers(ask: Ask) -> None:
     found = {(r["instrument"], r["provider"], r["mission"]) for r in ask(EUROPEAN_ON_CHINESE)}
     assert found == EXPECTED_EUROPEAN_ON_CHINESE

@@ -99,6 +99,11 @@ class Limits:
 # ===================================================================================
 # Backends: evaluate a Job inside one process
 # ===================================================================================
+# What Oxigraph raises for a query it cannot evaluate: a client error, not a server fault
+# (RuntimeError: e.g. an unsupported custom function, or SERVICE on an unbound variable).
+_EVALUATION_ERRORS = (OSError, ValueError, TypeError, RuntimeError)
+
+
 class OxigraphBackend:
     """Native Oxigraph evaluation of query text."""
 
@@ -112,7 +117,7 @@ class OxigraphBackend:
             res = self.store.query(bound_query(job), **_oxigraph_dataset(job))
         except SyntaxError as err:
             raise QueryError(400, f"SPARQL syntax error: {_first_line(str(err))}") from None
-        except (OSError, ValueError, TypeError) as err:
+        except _EVALUATION_ERRORS as err:
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
         if isinstance(res, ox.QueryBoolean):
             return _boolean_answer(bool(res), job)
@@ -120,12 +125,12 @@ class OxigraphBackend:
             variables = [v.value for v in res.variables]
             try:
                 rows = _capped(({v: _plain(s[v]) for v in variables if s[v] is not None} for s in res), limits)
-            except (OSError, ValueError, TypeError) as err:
+            except _EVALUATION_ERRORS as err:
                 raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
             return _select_answer(variables, rows, job, limits)
         try:
             return _graph_answer(_capped(res, limits), job, limits)
-        except (OSError, ValueError, TypeError) as err:
+        except _EVALUATION_ERRORS as err:
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
 
 
