@@ -167,19 +167,17 @@ class RdflibBackend:
         self.dataset = dataset
 
     def run(self, job: Job, limits: Limits) -> Answer:
-        from rdflib import Dataset
         from rdflib.plugins.sparql import prepareQuery
 
         from spacecoop.loader import to_oxigraph
 
-        target = self.dataset
-        if job.default_graphs:
-            target = Dataset(default_union=True)
-            for g in job.default_graphs:
-                for t in self.dataset.graph(g):
-                    target.default_graph.add(t)
         try:
-            res = target.query(prepareQuery(bound_query(job)))
+            prepared = prepareQuery(bound_query(job))
+            if job.default_graphs or job.named_graphs:
+                # The protocol's graphs replace the query's FROM clauses (Protocol §2.1.4);
+                # rdflib then builds that dataset from our graphs only (loading is off).
+                prepared.algebra["datasetClause"] = _rdflib_dataset_clause(job)
+            res = self.dataset.query(prepared)
         except Exception as err:  # rdflib raises many exception types for bad queries
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
         if res.type == "ASK":
@@ -193,6 +191,15 @@ class RdflibBackend:
 
         triples = (ox.Triple(*(to_oxigraph(t) for t in triple)) for triple in res.graph or [])  # type: ignore[arg-type]
         return _graph_answer(_capped(triples, limits), job, limits)
+
+
+def _rdflib_dataset_clause(job: Job) -> list[Any]:
+    """default-graph-uri / named-graph-uri as the FROM / FROM NAMED clauses rdflib evaluates."""
+    from rdflib import URIRef
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    return ([CompValue("DatasetClause", default=URIRef(g)) for g in job.default_graphs]
+            + [CompValue("DatasetClause", named=URIRef(g)) for g in job.named_graphs])
 
 
 def _OX_RDF_FORMATS() -> dict[str, Any]:
