@@ -1,0 +1,136 @@
+"""Isolation: pathological queries from other clients never freeze the endpoint.
+
+The issue's functional guarantee, measured here on the machine that runs the tests:
+while two pathological queries run (each resubmitted as soon as it is stopped, so two are
+always running), cheap queries from another client answer with **p99 under 100 ms**, and
+after them the server recovers fully (all workers back, latency back to normal, no CPU
+spent on the stopped queries).
+
+The server runs with ``--timeout 3`` so that the test also crosses kill-and-replace
+cycles of the worker pool while it measures.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from .conftest import LiveServer
+from .test_sparql_safety import cpu_seconds, descendants
+
+CARTESIAN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
+# A catastrophic-backtracking pattern on top of a cartesian product: a backtracking
+# engine (rdflib, Python's re) never finishes it, and even Oxigraph's linear-time regex
+# must evaluate it billions of times.
+REGEX = ('SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i '
+         'FILTER(REGEX(CONCAT("aaaaaaaaaaaaaaaaaaaaaaaaaa", STR(?c), STR(?f), STR(?i), "!"), "(a+)+$")) }')
+P99_LIMIT = 0.100
+CHEAP_QUERIES = 150
+
+
+def cheap(i: int) -> str:
+    """A cheap query, different each time so that no answer comes from the cache."""
+    return f"SELECT ?s WHERE {{ ?s a ?t }} LIMIT 3 OFFSET {i % 7} # cheap {i}"
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[98]
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Iterator[LiveServer]:
+    srv = LiveServer("--timeout", "3")
+    yield srv
+    srv.stop()
+
+
+class Attacker(threading.Thread):
+    """Sends one pathological query after another until stopped, from its own connection."""
+
+    def __init__(self, url: str, query: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.query = url, query
+        self.stop = threading.Event()
+        self.statuses: list[int] = []
+        self.in_flight = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=30) as c:
+            n = 0
+            while not self.stop.is_set():
+                self.in_flight.set()
+                # A changing comment defeats the answer cache: each is a fresh evaluation.
+                r = c.get(self.url, params={"query": f"{self.query} # attack {n}"})
+                self.statuses.append(r.status_code)
+                n += 1
+
+
+def measure(url: str, n: int, offset: int = 0) -> list[float]:
+    samples = []
+    with httpx.Client(timeout=10) as c:
+        c.get(url, params={"query": "ASK {}"})  # open the connection first
+        for i in range(n):
+            started = time.perf_counter()
+            r = c.get(url, params={"query": cheap(offset + i)})
+            samples.append(time.perf_counter() - started)
+            assert r.status_code == 200, r.text
+    return samples
+
+
+def test_cheap_queries_stay_fast_while_pathological_ones_run(isolated: LiveServer) -> None:
+    url = isolated.url + "/sparql"
+    baseline = measure(url, 50)
+    attackers = [Attacker(url, CARTESIAN), Attacker(url, REGEX)]
+    for a in attackers:
+        a.start()
+    for a in attackers:
+        assert a.in_flight.wait(5)
+    time.sleep(0.5)  # both are now evaluating, each using a CPU core
+    busy_cpu = cpu_seconds(descendants(isolated.process.pid))
+    started = time.monotonic()
+    try:
+        under_attack = measure(url, CHEAP_QUERIES, offset=1000)
+        spent = cpu_seconds(descendants(isolated.process.pid)) - busy_cpu
+        duration = time.monotonic() - started
+    finally:
+        for a in attackers:
+            a.stop.set()
+    for a in attackers:
+        a.join(10)
+    report = (f"cheap-query latency on {os.cpu_count()} cores: baseline p50 {statistics.median(baseline) * 1000:.1f} ms, "
+              f"p99 {p99(baseline) * 1000:.1f} ms; under attack p50 {statistics.median(under_attack) * 1000:.1f} ms, "
+              f"p99 {p99(under_attack) * 1000:.1f} ms, max {max(under_attack) * 1000:.1f} ms "
+              f"({CHEAP_QUERIES} queries in {duration:.1f} s)")
+    print(report, [a.statuses for a in attackers], f"attack CPU {spent:.1f} s")
+    # The pathological queries were really running throughout (not refused or finished):
+    assert spent > 0.8 * duration, f"attackers used only {spent:.1f} CPU-s in {duration:.1f} s"
+    assert all(s == 503 for a in attackers for s in a.statuses), [a.statuses for a in attackers]
+    assert p99(under_attack) < P99_LIMIT, report
+
+
+def test_the_server_recovers_fully_after_the_attack(isolated: LiveServer) -> None:
+    url = isolated.url + "/sparql"
+    time.sleep(3.5)  # the last pathological queries hit the time limit and are stopped
+    pids = descendants(isolated.process.pid)
+    used = cpu_seconds([isolated.process.pid, *pids])
+    time.sleep(1.0)
+    assert cpu_seconds([isolated.process.pid, *pids]) - used < 0.2, "no stopped query still burns CPU"
+    # Every worker is back: as many concurrent queries as workers all answer at once.
+    with ThreadPoolExecutor(4) as pool:
+        def one(i: int) -> tuple[int, float]:
+            started = time.perf_counter()
+            r = httpx.get(url, params={"query": cheap(5000 + i)}, timeout=10)
+            return r.status_code, time.perf_counter() - started
+
+        results = list(pool.map(one, range(4)))
+    assert all(status == 200 for status, _ in results)
+    assert max(t for _, t in results) < 0.5
+    after = measure(url, 100, offset=9000)
+    assert p99(after) < P99_LIMIT / 2, f"p99 after the attack: {p99(after) * 1000:.1f} ms"
