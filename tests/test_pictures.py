@@ -387,3 +387,22 @@ def test_network_neighbourhood_unit() -> None:
     near = network.neighbourhood(n, "m")
     assert set(near.nodes) == {"m", "i", "a"}
     assert len(near.edges) == 2
+
+
+def test_pictures_follow_the_served_base() -> None:
+    """With SPACECOOP_BASE elsewhere, the queries and the links move with it."""
+    eng = Engine(config.Settings(base="https://kg.example.org/"))
+    eng.start_local()
+    try:
+        link = pictures.local_link(eng.settings.base)
+        pic = pictures.make_timeline(pictures.query_rows(eng, "timeline-items"), link)
+        assert pic.data["counts"]["missions"] >= 10
+        assert "/resource/smile" in svg_hrefs(pic.svg())
+        net = pictures.make_network(pictures.query_rows(eng, "network-nodes"),
+                                    pictures.query_rows(eng, "network-edges"), link,
+                                    "https://kg.example.org/resource/smile")
+        assert "/resource/vega-c" in svg_hrefs(net.svg())
+        public = pictures.public_link(eng.settings.with_(public_url="https://kg.example.org/"))
+        assert public("https://kg.example.org/resource/smile") == "https://kg.example.org/resource/smile"
+    finally:
+        eng.close()

@@ -397,6 +397,10 @@ class WorkerPool:
     def __init__(self, spec: BackendSpec, size: int, limits: Limits) -> None:
         self.spec, self.size, self.limits = spec, size, limits
         self._ctx = mp.get_context("forkserver")
+        # Workers fork from a server process that has already imported the engine's modules:
+        # a replacement for a killed worker is then ready in tens of ms rather than hundreds
+        # (rdflib's import alone is ~0.2 s), which keeps the pool full under attack.
+        self._ctx.set_forkserver_preload(["spacecoop.store", "spacecoop.sandbox", "rdflib.plugins.sparql"])
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
 

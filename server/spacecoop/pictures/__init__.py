@@ -202,22 +202,28 @@ def make_network(node_rows: Rows, edge_rows: Rows, link: Link, mission: str | No
     return Picture("network", title, description, graph.source(), "dot", False, data, names)
 
 
+def _job(engine: Any, name: str) -> Any:
+    """The saved query ``name`` as a Job, its IRIs on the engine's base."""
+    from spacecoop import saved_queries
+
+    for query in saved_queries.load_all(base=engine.settings.base):
+        if query.name == name:
+            return saved_queries.bind(query, {}, base=engine.settings.base)
+    raise saved_queries.UnknownQuery(name, [q.name for q in saved_queries.load_all()])
+
+
 async def _rows(engine: Any, name: str) -> Rows:
     """The rows of a saved query (no parameters), through the engine's cache and pool."""
-    from spacecoop import saved_queries
     from spacecoop.store import parse_json_rows
 
-    job = saved_queries.bind(saved_queries.get(name), {}, base=engine.settings.base)
-    return parse_json_rows((await engine.run(job)).body)
+    return parse_json_rows((await engine.run(_job(engine, name))).body)
 
 
 def query_rows(engine: Any, name: str) -> Rows:
     """The rows of a saved query, run on a local engine (CLI, tests)."""
-    from spacecoop import saved_queries
     from spacecoop.store import parse_json_rows
 
-    job = saved_queries.bind(saved_queries.get(name), {}, base=engine.settings.base)
-    return parse_json_rows(engine.run_sync(job).body)
+    return parse_json_rows(engine.run_sync(_job(engine, name)).body)
 
 
 async def timeline_picture(engine: Any, link: Link, mission: str | None = None) -> Picture:
