@@ -201,6 +201,14 @@ def test_network_svg_for_the_mission_page(engine: Engine) -> None:
 # ---------------------------------------------------------------------------------------
 # links, pages, accessibility
 # ---------------------------------------------------------------------------------------
+def test_mission_pages_show_their_own_neighbourhood_and_other_pages_do_not(client: httpx.Client) -> None:
+    smile = client.get("/resource/smile", headers={"Accept": "text/html"}).text
+    assert 'id="neighbourhood"' in smile and "<svg" in smile
+    assert "China National Space Administration" in smile.split('id="neighbourhood"')[1]
+    esa = client.get("/resource/esa", headers={"Accept": "text/html"}).text
+    assert 'id="neighbourhood"' not in esa
+
+
 def test_every_link_in_the_pictures_resolves(client: httpx.Client, timeline_svg: str, network_svg: str) -> None:
     smile = client.get("/network.svg", params={"mission": "smile"}).text
     hrefs = sorted(set(svg_hrefs(timeline_svg)) | set(svg_hrefs(network_svg)) | set(svg_hrefs(smile)))

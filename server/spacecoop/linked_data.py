@@ -204,9 +204,19 @@ class LinkedData:
         if variant == "json":
             return Response(orjson.dumps(page), media_type=media)
         url = self.public_url(request) + page["path"]
+        neighbourhood = await self._neighbourhood(iri, page)
         html = pages.render("entity.html", request=request, title=page["label"], **page,
-                            schema_json=describe.script_json(describe.schema_org(page, url)))
+                            schema_json=describe.script_json(describe.schema_org(page, url)),
+                            neighbourhood_svg=neighbourhood)
         return HTMLResponse(html)
+
+    async def _neighbourhood(self, iri: str, page: dict[str, Any]) -> str:
+        """A mission page shows its own part of the cooperation map (empty for other things)."""
+        if iris.term_iri("Mission", self.base) not in {t["iri"] for t in page["types"]}:
+            return ""
+        from spacecoop.pictures import network_svg  # drawing needs Graphviz: only for mission pages
+
+        return await network_svg(self.engine, iri)
 
     def _entity_jsonld(self, iri: str, nt: bytes, triples: list[describe.Triple]) -> dict[str, Any]:
         return jsonld.entity_document(nt.decode("utf-8"), iri, describe.incoming_predicates(iri, triples), self.base)

@@ -376,12 +376,38 @@ def _worker_main(conn: Connection, spec: BackendSpec, limits: Limits) -> None:
 # ===================================================================================
 # The worker pool
 # ===================================================================================
+# A query still running after this long is a long one: its worker drops to the lowest CPU
+# priority, so that on a small machine the short queries of other clients (and the event
+# loop) keep their cores. CFS weights nice 19 at ~1.5 % of nice 0.
+DEMOTE_AFTER = 0.25
+DEMOTED_NICE = 19
+
+
 class _Worker:
     def __init__(self, ctx: Any, spec: BackendSpec, limits: Limits) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, spec, limits), daemon=True)
         self.process.start()
         child.close()
+        self.demoted = False
+
+    def _threads(self) -> list[int]:
+        # Linux priorities are per thread: every thread of the worker is changed.
+        pid = self.process.pid
+        try:
+            return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            return [pid] if pid else []
+
+    def renice(self, value: int) -> bool:
+        """Set the worker's nice value; False when not permitted (raising it back needs privilege)."""
+        try:
+            for tid in self._threads():
+                os.setpriority(os.PRIO_PROCESS, tid, value)
+        except (OSError, AttributeError):
+            return False
+        self.demoted = value > 0
+        return True
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -445,6 +471,7 @@ class WorkerPool:
             w = await asyncio.wait_for(self._idle.get(), timeout)
         except TimeoutError:
             raise QueryError(503, "the server is busy; try again in a moment") from None
+        demote = loop.call_later(DEMOTE_AFTER, w.renice, DEMOTED_NICE)
         try:
             w.conn.send(job)
             msg = await self._recv(w, max(0.001, deadline - loop.time()))
@@ -458,7 +485,12 @@ class WorkerPool:
         except asyncio.CancelledError:  # client went away: the worker may still be busy
             self._replace(w)
             raise
-        self._idle.put_nowait(w)
+        finally:
+            demote.cancel()
+        if w.demoted and not w.renice(0):
+            self._replace(w)  # cannot restore its priority here: a fresh worker takes its place
+        else:
+            self._idle.put_nowait(w)
         if msg[0] == "ok":
             return msg[1]
         raise QueryError(msg[1], msg[2])
