@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml setup.py
 # YASGUI comes from the npm registry at build time and is served by us: no CDN at page load.
 $(VENDOR)/yasgui/yasgui.min.js:
 	mkdir -p build/npm $(VENDOR)/yasgui
-	cd build/npm && npm init -y >/dev/null && npm install --no-audit --no-fund --silent @zazuko/yasgui@$(YASGUI_VERSION)
+	cd build/npm && npm init -y >/dev/null && npm install --no-audit --no-fund --silent --ignore-scripts @zazuko/yasgui@$(YASGUI_VERSION)
 	cp build/npm/node_modules/@zazuko/yasgui/build/yasgui.min.js build/npm/node_modules/@zazuko/yasgui/build/yasgui.min.css $(VENDOR)/yasgui/
 
 assets: $(VENDOR)/yasgui/yasgui.min.js

@@ -55,7 +55,8 @@ def named_graphs(http: httpx.Client, endpoint: str) -> list[str]:
 
 
 def graph_size(http: httpx.Client, endpoint: str, g: str) -> int:
-    return json_count(http.get(endpoint, params={"query": f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{g}> {{ ?s ?p ?o }} }}"}))
+    query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{g}> {{ ?s ?p ?o }} }}"
+    return json_count(http.get(endpoint, params={"query": query}))
 
 
 # ===================================================================================
@@ -481,6 +482,7 @@ def test_sparqlwrapper_ask_and_construct(endpoint: str) -> None:
     g = wrapper(endpoint, CONSTRUCT, XML).queryAndConvert()
     assert isinstance(g, Graph) and len(g) == 5
     turtle = wrapper(endpoint, CONSTRUCT, TURTLE).queryAndConvert()
+    assert isinstance(turtle, bytes)
     assert len(Graph().parse(data=turtle, format="turtle")) == 5
 
 
@@ -527,3 +529,21 @@ def test_landing_page_as_json(http: httpx.Client, base_url: str, endpoint: str) 
     for c in data["classes"]:
         assert c["things"] > 0 and c["href"] == "/class/" + c["name"]
     assert http.get(base_url + "/", headers={"Accept": "application/json"}).json() == data
+
+
+def test_aliases_are_served_under_the_name_asked_for(http: httpx.Client, endpoint: str) -> None:
+    r = http.get(endpoint, params={"query": CONSTRUCT}, headers={"Accept": "application/json"})
+    assert r.headers["content-type"].split(";")[0] == "application/json"
+    assert len(list(ox.parse(r.content, format=ox.RdfFormat.JSON_LD))) == 5
+    r = http.get(endpoint, params={"query": TYPED}, headers={"Accept": "application/xml"})
+    assert r.headers["content-type"].split(";")[0] == "application/xml"
+    assert len(list(ET.fromstring(r.content).iter(SRX + "result"))) == 5
+
+
+@pytest.mark.parametrize("module", ["conneg", "sparql", "middleware", "sparql_text"])
+def test_module_doctests(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"spacecoop.{module}"))
+    assert result.attempted > 0 and result.failed == 0

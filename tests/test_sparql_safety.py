@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from fastapi.testclient import TestClient
 
 from spacecoop import config, middleware
 
+from ._processes import cpu_seconds, descendants, seccomp_mode
 from .conftest import LiveServer
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
@@ -242,32 +242,6 @@ def test_nothing_was_loaded_into_the_store(http: httpx.Client, any_backend: str)
 # ===================================================================================
 # The worker sandbox (defence in depth behind the lexical SERVICE check)
 # ===================================================================================
-def descendants(pid: int) -> list[int]:
-    """All processes below ``pid`` (workers are children of the forkserver, a child of the server)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def seccomp_mode(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Seccomp:"):
-            return int(line.split()[1])
-    return -1
-
-
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_every_query_worker_runs_without_network(server: LiveServer) -> None:
     modes = [seccomp_mode(p) for p in descendants(server.process.pid)]
@@ -291,6 +265,71 @@ def test_the_sandbox_blocks_connections(listener: Listener) -> None:
 
 
 # ===================================================================================
+# Federation, when an operator allows it
+# ===================================================================================
+class Peer(Listener):
+    """A minimal SPARQL endpoint that answers every request with one SPARQL JSON row."""
+
+    def _serve(self) -> None:
+        body = b'{"head":{"vars":["s"]},"results":{"bindings":[{"s":{"type":"uri","value":"urn:fed:1"}}]}}'
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.connections.append(conn.recv(65536))
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
+                                 b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
+                                 + b"\r\n\r\n" + body)
+                except OSError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def federating() -> Iterator[tuple[LiveServer, Peer]]:
+    peer = Peer()
+    srv = LiveServer(env={"SPACECOOP_SERVICE_ALLOW": peer.url})
+    yield srv, peer
+    srv.stop()
+    peer.close()
+
+
+def test_allow_listed_service_is_called(http: httpx.Client, federating: tuple[LiveServer, Peer]) -> None:
+    srv, peer = federating
+    r = http.get(srv.url + "/sparql", params={"query": f"SELECT ?s WHERE {{ SERVICE <{peer.url}> {{ ?s ?p ?o }} }}"})
+    assert r.status_code == 200, r.text
+    assert [b["s"]["value"] for b in r.json()["results"]["bindings"]] == ["urn:fed:1"]
+    assert len(peer.connections) == 1
+    sd = http.get(srv.url + "/sparql", headers={"Accept": "text/turtle"}).text
+    assert "sd:BasicFederatedQuery" in sd
+
+
+@pytest.mark.parametrize("name", ["variable", "empty-prefix", "prefixed", "base-relative", "hidden-in-iri"])
+def test_with_an_allow_list_only_literal_allowed_iris_pass(http: httpx.Client, federating: tuple[LiveServer, Peer],
+                                                          listener: Listener, name: str) -> None:
+    srv, peer = federating
+    before = len(peer.connections)
+    for url in (listener.url, peer.url):  # a stranger, and the allowed peer in disguise
+        r = http.get(srv.url + "/sparql", params={"query": service_attacks(url)[name]})
+        assert r.status_code == 400, r.text
+    r = http.get(srv.url + "/sparql", params={"query": service_attacks(listener.url)["plain"]})
+    assert r.status_code == 400 and "not allowed" in r.json()["message"]
+    time.sleep(0.05)
+    assert listener.connections == [] and len(peer.connections) == before
+
+
+def test_with_an_allow_list_ambiguous_comparisons_are_refused(http: httpx.Client,
+                                                             federating: tuple[LiveServer, Peer]) -> None:
+    srv, _ = federating
+    r = http.get(srv.url + "/sparql", params={"query": "ASK { BIND(1 AS ?a) FILTER(?a<'>') }"})
+    assert r.status_code == 400 and "spaces" in r.json()["message"]
+    assert http.get(srv.url + "/sparql", params={"query": "ASK { BIND(1 AS ?a) FILTER(?a < 2) }"}).json()["boolean"]
+
+
+# ===================================================================================
 # Limits: time, rows, bytes, body, nesting
 # ===================================================================================
 @pytest.fixture(scope="module")
@@ -301,24 +340,13 @@ def limited() -> Iterator[LiveServer]:
     srv.stop()
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def test_a_query_past_the_time_limit_is_stopped_with_503(http: httpx.Client, limited: LiveServer) -> None:
     workers_before = set(descendants(limited.process.pid))
     started = time.monotonic()
     r = http.get(limited.url + "/sparql", params={"query": CARTESIAN})
     elapsed = time.monotonic() - started
     assert r.status_code == 503, r.text
-    assert "time limit" in r.json()["message"] and "2 s" in r.json()["message"]
+    assert "timed out" in r.json()["message"] and "2 s time limit" in r.json()["message"]
     assert 1.9 < elapsed < 4, elapsed
     # The worker that ran it was killed (its pid is gone) and replaced; its CPU is free.
     time.sleep(1.0)

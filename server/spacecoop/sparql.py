@@ -131,10 +131,11 @@ def parse_params(raw: bytes) -> list[tuple[str, str]]:
 
     >>> parse_params(b"query=SELECT+%22a%2541b%22&x=%E4%B8%AD")
     [('query', 'SELECT "a%41b"'), ('x', '中')]
-    >>> parse_params(b"query=%FF")
-    Traceback (most recent call last):
-    ...
-    sparql.ProtocolError: the request parameters are not valid UTF-8 (percent-encoded bytes must be UTF-8)
+    >>> try:
+    ...     parse_params(b"query=%FF")
+    ... except ProtocolError as err:
+    ...     print(err.status, err.message)
+    400 the request parameters are not valid UTF-8 (percent-encoded bytes must be UTF-8)
     """
     # Raw bytes above 0x7F (not percent-encoded) are escaped first so that the one
     # decoding below sees them too and applies the same strict UTF-8 rule.
@@ -266,7 +267,13 @@ class Choice:
 
     result_format: str
     graph_format: str
-    media_type: str
+    media_type: str  # what the client asked for (possibly an alias such as application/json)
+    graph: bool  # CONSTRUCT/DESCRIBE (an RDF answer) rather than SELECT/ASK
+
+    @property
+    def canonical(self) -> str:
+        """The engine's media type for the chosen format."""
+        return CANONICAL[self.graph_format if self.graph else self.result_format]
 
 
 def choose_format(form: str, accept: str | None, format_param: str | None) -> Choice:
@@ -290,7 +297,7 @@ def choose_format(form: str, accept: str | None, format_param: str | None) -> Ch
                                      "acceptable media types: " + ", ".join(offers))
         media = picked
     fmt = offers[media]
-    return Choice(fmt if not graph else "json", fmt if graph else "turtle", media)
+    return Choice(fmt if not graph else "json", fmt if graph else "turtle", media, graph)
 
 
 def _format_param_media(value: str, graph: bool, offers: dict[str, str]) -> str:
@@ -392,10 +399,9 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         choice = choose_format(form, request.headers.get("accept"), req.format)
         job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs)
         answer = await self.engine.run(job)
-        media = choice.media_type
-        if CANONICAL.get(RESULT_OFFERS.get(media) or GRAPH_OFFERS.get(media, "")) != answer.media_type:
-            # The engine answered another kind than the text suggested: label what was sent.
-            media = answer.media_type
+        # The body is in the chosen format unless the engine found another query form than
+        # the tokenizer did: then label what was really sent.
+        media = choice.media_type if answer.media_type == choice.canonical else answer.media_type
         return Response(answer.body, media_type=media)
 
     async def _describe_or_edit(self, request: Request) -> Response:

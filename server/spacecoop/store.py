@@ -477,7 +477,7 @@ class WorkerPool:
             msg = await self._recv(w, max(0.001, deadline - loop.time()))
         except TimeoutError:
             self._replace(w)
-            raise QueryError(503, f"the query was stopped after the {timeout:g} s time limit; "
+            raise QueryError(503, f"the query timed out: it was stopped at the {timeout:g} s time limit; "
                                   "simplify it or add a LIMIT") from None
         except (EOFError, OSError, BrokenPipeError):
             self._replace(w)  # the worker died (e.g. a stack overflow on a crafted query)
