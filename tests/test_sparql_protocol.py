@@ -408,6 +408,16 @@ def test_etag_and_304(http: httpx.Client, endpoint: str) -> None:
     assert "etag" not in http.post(endpoint, data={"query": TYPED}).headers
 
 
+def test_answers_with_now_or_rand_are_never_cached(http: httpx.Client, endpoint: str) -> None:
+    query = "SELECT (STR(RAND()) AS ?r) (STR(NOW()) AS ?t) WHERE {}"
+    first = http.get(endpoint, params={"query": query})
+    second = http.get(endpoint, params={"query": query})
+    assert first.status_code == second.status_code == 200
+    assert "etag" not in first.headers and first.headers["cache-control"] == "no-store"
+    values = [r.json()["results"]["bindings"][0]["r"]["value"] for r in (first, second)]
+    assert values[0] != values[1], "a second run must evaluate again, not replay the cache"
+
+
 def test_errors_are_not_cached(http: httpx.Client, endpoint: str) -> None:
     r = http.get(endpoint, params={"query": "SELECT nonsense"})
     assert r.status_code == 400 and "etag" not in r.headers and r.headers["cache-control"] == "no-store"

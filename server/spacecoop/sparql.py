@@ -402,7 +402,9 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         # The body is in the chosen format unless the engine found another query form than
         # the tokenizer did: then label what was really sent.
         media = choice.media_type if answer.media_type == choice.canonical else answer.media_type
-        return Response(answer.body, media_type=media)
+        # NOW(), RAND() …: the same request may get another answer, so no validator and no caching.
+        headers = {"Cache-Control": "no-store"} if seen.volatile else None
+        return Response(answer.body, media_type=media, headers=headers)
 
     async def _describe_or_edit(self, request: Request) -> Response:
         """No query: the editor for browsers, the Service Description for everyone else."""

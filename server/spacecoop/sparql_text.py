@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 
 QUERY_FORMS = frozenset({"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"})
+# Functions whose value changes from one evaluation to the next: such answers are never cached.
+VOLATILE_FUNCTIONS = frozenset({"NOW", "RAND", "UUID", "STRUUID", "BNODE"})
 UPDATE_FORMS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"})
 
 # The character classes follow the SPARQL grammar exactly (WS is only space, tab, CR and
@@ -60,6 +62,11 @@ class Facts:
     from_iris: list[str] = field(default_factory=list)
     max_depth: int = 0
     keywords: set[str] = field(default_factory=set)
+
+    @property
+    def volatile(self) -> bool:
+        """True when the answer may differ between two runs on the same graph (NOW(), RAND() …)."""
+        return not VOLATILE_FUNCTIONS.isdisjoint(self.keywords)
     service_targets: list[str | None] = field(default_factory=list)
     ambiguous: bool = False
 
@@ -158,6 +165,15 @@ def facts(text: str) -> Facts:
 def query_form(text: str) -> str:
     """The first query or update keyword (``SELECT``, ``ASK``, ``INSERT`` …), or ``""``."""
     return facts(text).form
+
+
+def is_volatile(text: str) -> bool:
+    """True when the query calls a function whose value changes between runs.
+
+    >>> is_volatile("SELECT (NOW() AS ?t) {}"), is_volatile("SELECT * { ?s ex:now ?o }")
+    (True, False)
+    """
+    return facts(text).volatile
 
 
 def is_update(text: str) -> bool:

@@ -35,6 +35,7 @@ import orjson
 
 from spacecoop import config, results
 from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+from spacecoop.sparql_text import is_volatile
 
 T = TypeVar("T")
 
@@ -646,7 +647,7 @@ class Engine:
             ans = await asyncio.to_thread(self._local.run, job, self.limits)
         else:
             raise RuntimeError("engine not started")
-        if self._cache is not None:
+        if self._cache is not None and not is_volatile(job.query):
             self._cache.put(key, ans)
         return ans
 
