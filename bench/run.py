@@ -45,13 +45,15 @@ PREFIX = ("PREFIX sc: <https://spacecoop.example/ontology#> "
           "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> ")
 REFERENCE_QUERIES = {
     "describe": f"SELECT ?p ?o WHERE {{ <{SCR}mission-3> ?p ?o }}",
-    "missions+vehicle+agency": PREFIX + "SELECT ?m ?label ?vehicle ?agency WHERE { ?m a sc:Mission ; rdfs:label ?label ; "
-    "sc:launchedOn ?vehicle . OPTIONAL { ?vehicle sc:providedBy ?agency } FILTER(lang(?label) = 'en') } LIMIT 1000",
+    "missions+vehicle+agency": PREFIX + "SELECT ?m ?label ?vehicle ?agency WHERE { ?m a sc:Mission ; "
+    "rdfs:label ?label ; sc:launchedOn ?vehicle . OPTIONAL { ?vehicle sc:providedBy ?agency } "
+    "FILTER(lang(?label) = 'en') } LIMIT 1000",
     "instruments-of-agency": PREFIX + f"SELECT DISTINCT ?i ?m WHERE {{ ?c sc:providedBy <{SCR}agency-1> ; "
     "sc:contributionTo ?m . ?i sc:carriedOn ?m }",
     "count-per-agency": PREFIX + "SELECT ?a (COUNT(?i) AS ?n) WHERE { ?i a sc:Instrument ; sc:providedBy ?a } "
     "GROUP BY ?a ORDER BY DESC(?n)",
-    "label-search": PREFIX + "SELECT ?s ?l WHERE { ?s rdfs:label ?l FILTER(CONTAINS(LCASE(STR(?l)), 'solar')) } LIMIT 100",
+    "label-search": PREFIX + "SELECT ?s ?l WHERE { ?s rdfs:label ?l "
+    "FILTER(CONTAINS(LCASE(STR(?l)), 'solar')) } LIMIT 100",
     "construct-neighbourhood": f"CONSTRUCT {{ ?m ?p ?o . ?x ?q ?m }} WHERE {{ VALUES ?m {{ <{SCR}mission-3> }} "
     "{ ?m ?p ?o } UNION { ?x ?q ?m } }",
 }

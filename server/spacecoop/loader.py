@@ -131,7 +131,7 @@ def _rebase_iri(value: str, base: str) -> str:
     return base + value[len(config.CANONICAL_BASE):] if value.startswith(config.CANONICAL_BASE) else value
 
 
-def _rebase_term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.DefaultGraph, base: str):  # type: ignore[no-untyped-def]
+def _rebase_term(term: Any, base: str) -> Any:
     if isinstance(term, ox.NamedNode):
         return ox.NamedNode(_rebase_iri(term.value, base))
     if isinstance(term, ox.Literal) and term.datatype.value.startswith(config.CANONICAL_BASE):
@@ -140,7 +140,7 @@ def _rebase_term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.DefaultGrap
 
 
 def _rebase_quad(q: ox.Quad, base: str) -> ox.Quad:
-    return ox.Quad(_rebase_term(q.subject, base), _rebase_term(q.predicate, base),  # type: ignore[arg-type]
+    return ox.Quad(_rebase_term(q.subject, base), _rebase_term(q.predicate, base),
                    _rebase_term(q.object, base), _rebase_term(q.graph_name, base))
 
 

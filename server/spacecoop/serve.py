@@ -46,8 +46,7 @@ def cli_serve(args: argparse.Namespace) -> int:
 def cli_load(args: argparse.Namespace) -> int:
     """Build a persistent Oxigraph store once, with a progress bar and triples/s."""
     import pyoxigraph as ox
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
     if not args.store.startswith("oxigraph:"):
         print("spacecoop load: --store must be oxigraph:PATH", file=sys.stderr)
