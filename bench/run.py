@@ -40,6 +40,8 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 from generate import write as generate  # noqa: E402
 
+from spacecoop.sparql_text import query_form  # noqa: E402
+
 SCR = "https://spacecoop.example/resource/"
 PREFIX = ("PREFIX sc: <https://spacecoop.example/ontology#> "
           "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> ")
@@ -176,7 +178,7 @@ def latency(client: httpx.Client, url: str, query: str, runs: int, budget: float
     times: list[float] = []
     started = time.perf_counter()
     for i in range(runs):
-        accept = "text/turtle" if query.lstrip().upper().startswith(("CONSTRUCT", "DESCRIBE")) \
+        accept = "text/turtle" if query_form(query) in ("CONSTRUCT", "DESCRIBE") \
             else "application/sparql-results+json"
         t0 = time.perf_counter()
         r = client.post(url, content=f"{query}\n# run {i} {time.time_ns()}",
@@ -227,6 +229,13 @@ def bench_system(system: System, data: Path, work: Path, queries: dict[str, str]
     return res
 
 
+def ms(result: dict, key: str) -> str:
+    """A latency cell: the figure, or why there is none (an HTTP error, a skipped peer)."""
+    if "error" in result:
+        return result["error"]
+    return f"{result[key]:.1f}" if key in result else "–"
+
+
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×" if a and b else "–"
 
@@ -237,6 +246,9 @@ def report(all_results: dict) -> str:
         lines += [f"## {size} triples", "", "| system | load s | ready s | PSS MB | req/s @8 (repeated) |",
                   "|---|---:|---:|---:|---:|"]
         for name, r in systems.items():
+            if "error" in r:
+                lines.append(f"| {name} | {r['error']} | | | |")
+                continue
             lines.append(f"| {name} | {r.get('load_s', 0):.2f} | {r.get('ready_s', 0):.2f} | "
                          f"{r.get('pss_mb_after', 0):.0f} | {r.get('rps_8') or 0:,.0f} |")
         ours = systems.get("spacecoop", {})
@@ -245,8 +257,7 @@ def report(all_results: dict) -> str:
         for q, o in ours.get("queries", {}).items():
             rdf = systems.get("rdflib-endpoint", {}).get("queries", {}).get(q, {})
             oxi = systems.get("oxigraph", {}).get("queries", {}).get(q, {})
-            lines.append(f"| {q} | {o.get('p50_ms', 0):.1f} | {o.get('p95_ms', 0):.1f} | "
-                         f"{rdf.get('p50_ms', 0):.1f} | {oxi.get('p50_ms', 0):.1f} | "
+            lines.append(f"| {q} | {ms(o, 'p50_ms')} | {ms(o, 'p95_ms')} | {ms(rdf, 'p50_ms')} | {ms(oxi, 'p50_ms')} | "
                          f"{ratio(o.get('p50_ms'), oxi.get('p50_ms'))} | {ratio(o.get('p50_ms'), rdf.get('p50_ms'))} |")
         oxi_sys, rdf_sys, ceil = (systems.get(n, {}) for n in ("oxigraph", "rdflib-endpoint", "fastapi-ceiling"))
         lines += ["", f"Ratios for ours: load {ratio(ours.get('load_s'), oxi_sys.get('load_s'))} of oxigraph, "

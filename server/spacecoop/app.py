@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from spacecoop import __version__, config, middleware
+from spacecoop.response_cache import ResponseCache
 from spacecoop.store import Engine
 
 # Each module exposes ``build_router(engine) -> APIRouter``; order matters only for
@@ -20,6 +21,13 @@ ROUTER_MODULES = (
     "spacecoop.pictures",
     "spacecoop.linked_data",
 )
+
+
+def asgi_app(settings: config.Settings | None = None) -> ResponseCache:
+    """The app as served: ``create_app`` behind the in-memory response cache."""
+    app = create_app(settings)
+    engine: Engine = app.state.engine
+    return ResponseCache(app, lambda: engine.version, engine.settings.cache_entries, engine.settings.cache_bytes)
 
 
 def create_app(settings: config.Settings | None = None) -> FastAPI:

@@ -76,6 +76,22 @@ def _etag_match(if_none_match: bytes, tag: str) -> bool:
     return False
 
 
+def request_tag(scope: Scope, version: str) -> str | None:
+    """The validator a 200 GET answer to this request carries (None for other methods).
+
+    A GET answer is a function of the graph version, the URL and the negotiation headers,
+    so its tag is computed from exactly those, before any route runs.
+    """
+    if scope.get("method") not in ("GET", "HEAD") or not version:
+        return None  # no version (a remote store): the data may change under us
+    digest = hashlib.sha256(version.encode())
+    digest.update(b"\0" + scope.get("path", "").encode("utf-8", "surrogateescape"))
+    digest.update(b"\0" + bytes(scope.get("query_string", b"")))
+    for name in VARY_HEADERS:
+        digest.update(b"\0" + (_header(scope, name) or b""))
+    return f'W/"{digest.hexdigest()[:24]}"'
+
+
 class GuardMiddleware:
     """Body limit, nosniff, safe 500s and ETag/304 as one pure ASGI middleware.
 
@@ -98,7 +114,7 @@ class GuardMiddleware:
             await self._send_error(scope, send, status, self._too_large_message()
                                    if status == 413 else "invalid Content-Length header")
             return
-        tag = self._etag(scope)
+        tag = request_tag(scope, self.version())
         inm = _header(scope, b"if-none-match")
         if tag and inm and _etag_match(inm, tag):
             await self._send_not_modified(send, tag)
@@ -141,18 +157,6 @@ class GuardMiddleware:
 
     def _too_large_message(self) -> str:
         return f"the request body is larger than the {self.max_body:,}-byte limit"
-
-    def _etag(self, scope: Scope) -> str | None:
-        """The validator a 200 GET answer to this request would carry (None for other methods)."""
-        version = self.version()
-        if scope.get("method") not in ("GET", "HEAD") or not version:
-            return None  # no version (a remote store): the data may change under us
-        digest = hashlib.sha256(version.encode())
-        digest.update(b"\0" + scope.get("path", "").encode("utf-8", "surrogateescape"))
-        digest.update(b"\0" + bytes(scope.get("query_string", b"")))
-        for name in VARY_HEADERS:
-            digest.update(b"\0" + (_header(scope, name) or b""))
-        return f'W/"{digest.hexdigest()[:24]}"'
 
     @staticmethod
     def _decorate(headers: list[tuple[bytes, bytes]], status: int, tag: str | None) -> list[tuple[bytes, bytes]]:
@@ -209,4 +213,4 @@ def install(app: FastAPI, settings: config.Settings) -> None:
     app.add_middleware(GuardMiddleware, max_body=settings.max_request_bytes, version=version)
 
 
-__all__ = ["CACHE_CONTROL", "GuardMiddleware", "error_body", "install"]
+__all__ = ["CACHE_CONTROL", "GuardMiddleware", "error_body", "install", "request_tag"]

@@ -29,13 +29,13 @@ def cli_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn (uvloop + httptools when installed)."""
     import uvicorn
 
-    from spacecoop.app import create_app
+    from spacecoop.app import asgi_app
 
     settings = settings_from_args(args)
     if not settings.public_url:
         settings = settings.with_(public_url=f"http://{args.host}:{args.port}/")
     try:
-        app = create_app(settings)
+        app = asgi_app(settings)
     except (LoadError, ValueError, FileNotFoundError) as err:
         print(f"spacecoop serve: {err}", file=sys.stderr)
         return 1

@@ -23,8 +23,6 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -34,6 +32,7 @@ from typing import Any, TypeVar
 import orjson
 
 from spacecoop import config, results
+from spacecoop.cache import BoundedCache
 from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 from spacecoop.sparql_text import is_volatile
 
@@ -511,36 +510,6 @@ class WorkerPool:
 # ===================================================================================
 # The engine: cache + pool (or remote), and the snapshot the workers load
 # ===================================================================================
-class ResultCache:
-    """An LRU of answers bounded by entry count and total bytes."""
-
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
-        self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._data: OrderedDict[str, Answer] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Answer | None:
-        with self._lock:
-            ans = self._data.get(key)
-            if ans is not None:
-                self._data.move_to_end(key)
-            return ans
-
-    def put(self, key: str, ans: Answer) -> None:
-        if len(ans.body) > self.max_bytes // 8:  # one huge answer must not evict everything
-            return
-        with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old.body)
-            self._data[key] = ans
-            self._bytes += len(ans.body)
-            while self._data and (len(self._data) > self.max_entries or self._bytes > self.max_bytes):
-                _, dropped = self._data.popitem(last=False)
-                self._bytes -= len(dropped.body)
-
-
 @dataclass
 class Engine:
     """The one query entry point for the server, pages, API, CLI and tests."""
@@ -552,7 +521,7 @@ class Engine:
     _pool: WorkerPool | None = None
     _remote: Any = None
     _local: OxigraphBackend | RdflibBackend | None = None
-    _cache: ResultCache | None = None
+    _cache: BoundedCache[Answer] | None = None
     _tmpdir: str | None = None
 
     @property
@@ -567,7 +536,7 @@ class Engine:
     def prepare(self) -> BackendSpec | None:
         """Build what the workers open (a snapshot or a store path); None for a remote store."""
         store = self.settings.store
-        self._cache = ResultCache(self.settings.cache_entries, self.settings.cache_bytes)
+        self._cache = BoundedCache(self.settings.cache_entries, self.settings.cache_bytes)
         if store.startswith("sparql:"):
             from spacecoop.remote import RemoteBackend
 
