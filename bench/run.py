@@ -39,7 +39,6 @@ RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 from generate import write as generate  # noqa: E402
-
 from spacecoop.sparql_text import query_form  # noqa: E402
 
 SCR = "https://spacecoop.example/resource/"
