@@ -7,20 +7,12 @@ checked with a small decoder below (no imaging library needed).
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-ARTIFACTS = ROOT / "tests" / "artifacts"
+from .conftest import ARTIFACTS
 
 
 # ---------------------------------------------------------------------------------------
@@ -99,18 +91,6 @@ def test_png_decoder_on_a_known_image() -> None:
 # ---------------------------------------------------------------------------------------
 # The browser
 # ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium); the browser test needs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.mark.parametrize("page_path", ["/timeline", "/network", "/network?mission=smile"])
 def test_screenshot_is_not_blank(browser: object, base_url: str, page_path: str) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]

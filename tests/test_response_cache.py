@@ -75,6 +75,7 @@ def test_no_store_answers_and_errors_are_never_replayed() -> None:
 def test_head_is_served_from_a_cached_get_but_never_recorded() -> None:
     head_first, get, head_after = run(cached_app(), ("HEAD", "/stable", {}), ("GET", "/stable", {}),
                                       ("HEAD", "/stable", {}))
+    assert head_first.status_code == 200 and head_first.content == b""
     assert get.text == "answer 2", "the HEAD miss must not have stored an empty body"
     assert head_after.status_code == 200 and head_after.content == b"" and calls == ["/stable", "/stable"]
 
