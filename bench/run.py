@@ -125,9 +125,9 @@ def ours_prepare(data: Path, work: Path) -> float:
 
 
 def ours_start(data: Path, work: Path, port: int) -> subprocess.Popen:
-    # The same 60 s limit the benchmark's client allows every system (the default is 10 s).
+    # The same limit the benchmark's client allows every system (--query-timeout).
     return _popen([str(BIN / "spacecoop"), "serve", "--store", f"oxigraph:{work / 'ours'}", "--port", str(port),
-                   "--timeout", "60"])
+                   "--timeout", os.environ.get("BENCH_QUERY_TIMEOUT", "60")])
 
 
 def oxigraph_prepare(data: Path, work: Path) -> float:
@@ -229,9 +229,18 @@ def bench_system(system: System, data: Path, work: Path, queries: dict[str, str]
         res["rps_8"] = throughput(url, REFERENCE_QUERIES["describe"], args.wrk_seconds)
         res["pss_mb_after"] = tree_pss_mb(proc.pid)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        stop(proc)
     return res
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server's whole process group; one frozen by a running query is killed."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 def ms(result: dict, key: str) -> str:
@@ -282,16 +291,21 @@ def main() -> None:
     ap.add_argument("--wrk-seconds", type=int, default=5)
     ap.add_argument("--query-timeout", type=float, default=60.0, help="give up on one query after this")
     ap.add_argument("--quick", action="store_true", help="few samples, short wrk runs")
+    ap.add_argument("--merge", action="store_true", help="update bench/results/latest.json instead of replacing it")
     args = ap.parse_args()
+    os.environ["BENCH_QUERY_TIMEOUT"] = str(args.query_timeout)
     if args.quick:
         args.runs, args.budget, args.wrk_seconds = 5, 5.0, 2
     queries = {**REFERENCE_QUERIES, **saved_queries()}
     all_results: dict = {}
+    if args.merge and (RESULTS / "latest.json").exists():
+        # Re-measure some systems, keep the others' figures from the last run.
+        all_results = {int(k): v for k, v in json.loads((RESULTS / "latest.json").read_text()).items()}
     for size in args.sizes:
         data = WORK / f"synthetic-{size}.nt"
         if not data.exists():
             generate(size, data)
-        all_results[size] = {}
+        all_results.setdefault(size, {})
         for system in SYSTEMS:
             if system.name not in args.systems:
                 continue
