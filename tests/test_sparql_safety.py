@@ -40,15 +40,18 @@ LEAKS = ("Traceback", 'File "', "/work/", "site-packages", "pyoxigraph", "rdflib
 # Fixtures: a listener that must never be called, a file that must never be read
 # ===================================================================================
 class Listener:
-    """A TCP server on 127.0.0.1 that records every connection (and serves Turtle if asked)."""
+    """A TCP server on 127.0.0.1 that records every connection and answers with one body."""
 
-    def __init__(self) -> None:
+    def __init__(self, content_type: bytes = b"text/turtle",
+                 body: bytes = f'<urn:leak:s> <urn:leak:p> "{MARKER}" .\n'.encode()) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.connections: list[bytes] = []
+        self.response = (b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nConnection: close\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         self._stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -60,12 +63,10 @@ class Listener:
             except OSError:
                 return
             with conn:
-                conn.settimeout(1)
+                conn.settimeout(2)
                 try:
-                    self.connections.append(conn.recv(4096))
-                    body = f'<urn:leak:s> <urn:leak:p> "{MARKER}" .\n'.encode()
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/turtle\r\nContent-Length: "
-                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    self.connections.append(conn.recv(65536))
+                    conn.sendall(self.response)
                 except OSError:
                     pass
 
@@ -267,37 +268,22 @@ def test_the_sandbox_blocks_connections(listener: Listener) -> None:
 # ===================================================================================
 # Federation, when an operator allows it
 # ===================================================================================
-class Peer(Listener):
+def sparql_peer() -> Listener:
     """A minimal SPARQL endpoint that answers every request with one SPARQL JSON row."""
-
-    def _serve(self) -> None:
-        body = b'{"head":{"vars":["s"]},"results":{"bindings":[{"s":{"type":"uri","value":"urn:fed:1"}}]}}'
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.connections.append(conn.recv(65536))
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/sparql-results+json\r\n"
-                                 b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
-                                 + b"\r\n\r\n" + body)
-                except OSError:
-                    pass
+    return Listener(b"application/sparql-results+json",
+                    b'{"head":{"vars":["s"]},"results":{"bindings":[{"s":{"type":"uri","value":"urn:fed:1"}}]}}')
 
 
 @pytest.fixture(scope="module")
-def federating() -> Iterator[tuple[LiveServer, Peer]]:
-    peer = Peer()
+def federating() -> Iterator[tuple[LiveServer, Listener]]:
+    peer = sparql_peer()
     srv = LiveServer(env={"SPACECOOP_SERVICE_ALLOW": peer.url})
     yield srv, peer
     srv.stop()
     peer.close()
 
 
-def test_allow_listed_service_is_called(http: httpx.Client, federating: tuple[LiveServer, Peer]) -> None:
+def test_allow_listed_service_is_called(http: httpx.Client, federating: tuple[LiveServer, Listener]) -> None:
     srv, peer = federating
     r = http.get(srv.url + "/sparql", params={"query": f"SELECT ?s WHERE {{ SERVICE <{peer.url}> {{ ?s ?p ?o }} }}"})
     assert r.status_code == 200, r.text
@@ -308,7 +294,7 @@ def test_allow_listed_service_is_called(http: httpx.Client, federating: tuple[Li
 
 
 @pytest.mark.parametrize("name", ["variable", "empty-prefix", "prefixed", "base-relative", "hidden-in-iri"])
-def test_with_an_allow_list_only_literal_allowed_iris_pass(http: httpx.Client, federating: tuple[LiveServer, Peer],
+def test_with_an_allow_list_only_literal_allowed_iris_pass(http: httpx.Client, federating: tuple[LiveServer, Listener],
                                                           listener: Listener, name: str) -> None:
     srv, peer = federating
     before = len(peer.connections)
@@ -322,7 +308,7 @@ def test_with_an_allow_list_only_literal_allowed_iris_pass(http: httpx.Client, f
 
 
 def test_with_an_allow_list_ambiguous_comparisons_are_refused(http: httpx.Client,
-                                                             federating: tuple[LiveServer, Peer]) -> None:
+                                                             federating: tuple[LiveServer, Listener]) -> None:
     srv, _ = federating
     r = http.get(srv.url + "/sparql", params={"query": "ASK { BIND(1 AS ?a) FILTER(?a<'>') }"})
     assert r.status_code == 400 and "spaces" in r.json()["message"]
