@@ -100,6 +100,17 @@ def dataset():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def union(dataset):  # type: ignore[no-untyped-def]
+    """Every triple of the bundled graph, named graphs merged (what the dumps must hold)."""
+    from rdflib import Graph
+
+    g = Graph()
+    for s, p, o, _ in dataset.quads((None, None, None, None)):
+        g.add((s, p, o))
+    return g
+
+
+@pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:
     """An in-process engine over the bundled graph (no worker pool, no time limit)."""
     eng = Engine(config.Settings())

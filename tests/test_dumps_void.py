@@ -17,14 +17,6 @@ DUMPS = ["spacecoop.ttl", "spacecoop.nt", "spacecoop.nq", "spacecoop.trig", "spa
          "spacecoop-mission.jsonld"]
 
 
-@pytest.fixture(scope="module")
-def union(dataset: Dataset) -> Graph:
-    g = Graph()
-    for s, p, o, _ in dataset.quads((None, None, None, None)):
-        g.add((s, p, o))
-    return g
-
-
 # --- dumps ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", DUMPS)
 def test_dump_is_the_export_with_validators(client: httpx.Client, name: str) -> None:

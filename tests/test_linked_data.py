@@ -88,14 +88,6 @@ def schema_loader(url: str, options: Any = None) -> dict[str, Any]:
 
 # --- fixtures ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def union(dataset: Dataset) -> Graph:
-    g = Graph()
-    for s, p, o, _ in dataset.quads((None, None, None, None)):
-        g.add((s, p, o))
-    return g
-
-
-@pytest.fixture(scope="module")
 def entity_slugs(union: Graph) -> list[str]:
     return sorted({str(s)[len(SCR):] for s in union.subjects() if str(s).startswith(SCR)})
 
