@@ -151,26 +151,25 @@ def test_every_ontology_class_is_checked_by_a_shape_of_it_or_of_a_superclass(ont
             assert lineage & targeted, f"no shape targets {cls} or a superclass"
 
 
-def _classes(g: Graph, node: object) -> set[URIRef]:
-    """Classes named by sh:class, sh:or of sh:class, or an sh:node holding sh:class."""
-    found = {c for c in g.objects(node, SH["class"]) if isinstance(c, URIRef)}
+def _named(g: Graph, node: object, predicate: URIRef) -> set[URIRef]:
+    """IRIs a shape names by ``predicate``: directly, in an sh:or, or in an sh:node."""
+    found = {c for c in g.objects(node, predicate) if isinstance(c, URIRef)}
     for lst in g.objects(node, SH["or"]):
         for member in Collection(g, lst):
-            found |= _classes(g, member)
+            found |= _named(g, member, predicate)
     for shape in g.objects(node, SH.node):
-        found |= _classes(g, shape)
+        found |= _named(g, shape, predicate)
     return found
+
+
+def _classes(g: Graph, node: object) -> set[URIRef]:
+    """Classes named by sh:class, sh:or of sh:class, or an sh:node holding sh:class."""
+    return _named(g, node, SH["class"])
 
 
 def _datatypes(g: Graph, node: object) -> set[URIRef]:
     """Datatypes named by sh:datatype, directly, in an sh:or, or in an sh:node."""
-    found = {d for d in g.objects(node, SH.datatype) if isinstance(d, URIRef)}
-    for lst in g.objects(node, SH["or"]):
-        for member in Collection(g, lst):
-            found |= _datatypes(g, member)
-    for shape in g.objects(node, SH.node):
-        found |= _datatypes(g, shape)
-    return found
+    return _named(g, node, SH.datatype)
 
 
 def _datatypes_of(ontology: Graph, rng: object) -> set[URIRef]:

@@ -17,6 +17,7 @@ linear time, so a crafted 3,000-level query is refused before it can crash a par
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -102,8 +103,11 @@ def _hidden_in_iri(out: Facts, interior: str, depth: int) -> None:
         out.ambiguous = True
 
 
+# One request's text is asked about several times (protocol checks, cacheability, the
+# worker's dataset rules); scanning it once per process is enough. Callers only read Facts.
+@functools.lru_cache(maxsize=512)
 def facts(text: str) -> Facts:
-    """Tokenize ``text`` once and collect the facts the protocol layer needs.
+    """Tokenize ``text`` once and collect the facts the protocol layer needs (read-only, memoized).
 
     For safety decisions the answers err on the side of caution: ``SERVICE:x`` (a
     SERVICE call with an empty-prefix name) counts as SERVICE, and so does the word
