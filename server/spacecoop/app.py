@@ -24,10 +24,13 @@ ROUTER_MODULES = (
 
 
 def asgi_app(settings: config.Settings | None = None) -> ResponseCache:
-    """The app as served: ``create_app`` behind the in-memory response cache."""
+    """The app as served: ``create_app`` with its SPARQL front door, behind the in-memory response cache."""
+    from spacecoop.sparql import front_door
+
     app = create_app(settings)
     engine: Engine = app.state.engine
-    return ResponseCache(app, lambda: engine.version, engine.settings.cache_entries, engine.settings.cache_bytes)
+    served = front_door(app.state.routers["spacecoop.sparql"], app, engine.settings)
+    return ResponseCache(served, lambda: engine.version, engine.settings.cache_entries, engine.settings.cache_bytes)
 
 
 def create_app(settings: config.Settings | None = None) -> FastAPI:
@@ -52,7 +55,8 @@ def create_app(settings: config.Settings | None = None) -> FastAPI:
     app.state.engine = engine
     middleware.install(app, engine.settings)
     app.mount("/static", StaticFiles(directory=config.STATIC_DIR), name="static")
+    app.state.routers = {}
     for name in ROUTER_MODULES:
-        module = importlib.import_module(name)
-        app.include_router(module.build_router(engine))
+        app.state.routers[name] = importlib.import_module(name).build_router(engine)
+        app.include_router(app.state.routers[name])
     return app

@@ -194,23 +194,34 @@ class GuardMiddleware:
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
+# CORS: any origin may read, never with credentials (a cookie must never be honoured cross-site).
+CORS_OPTIONS: dict[str, Any] = {
+    "allow_origins": ["*"],
+    "allow_credentials": False,
+    "allow_methods": ["GET", "HEAD", "POST", "OPTIONS"],
+    "allow_headers": ["*"],
+    "expose_headers": CORS_EXPOSED,
+    "max_age": 86400,
+}
+
+
 def install(app: FastAPI, settings: config.Settings) -> None:
     """Add CORS and the guard to ``app`` (the guard outermost, so it sees every response)."""
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_credentials=False,  # reads are public; a cookie must never be honoured cross-site
-        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
-        allow_headers=["*"],
-        expose_headers=CORS_EXPOSED,
-        max_age=86400,
-    )
+    app.add_middleware(CORSMiddleware, **CORS_OPTIONS)
+    app.add_middleware(GuardMiddleware, max_body=settings.max_request_bytes, version=_engine_version(app))
 
+
+def wrap(inner: ASGIApp, app: FastAPI, settings: config.Settings) -> ASGIApp:
+    """``inner`` with exactly the behaviour ``install`` gives ``app``'s routes (for routes served outside it)."""
+    return GuardMiddleware(CORSMiddleware(inner, **CORS_OPTIONS), settings.max_request_bytes, _engine_version(app))
+
+
+def _engine_version(app: FastAPI) -> Callable[[], str]:
     def version() -> str:
         engine = getattr(app.state, "engine", None)
         return str(getattr(engine, "version", "") or "")
 
-    app.add_middleware(GuardMiddleware, max_body=settings.max_request_bytes, version=version)
+    return version
 
 
-__all__ = ["CACHE_CONTROL", "GuardMiddleware", "error_body", "install", "request_tag"]
+__all__ = ["CACHE_CONTROL", "CORS_OPTIONS", "GuardMiddleware", "error_body", "install", "request_tag", "wrap"]

@@ -30,15 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from rdflib import RDF, RDFS, BNode, Dataset, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, VOID
 from rdflib_endpoint.sparql_router import SparqlRouter
 from rdflib_endpoint.utils import FORMATS
 
-from spacecoop import config, conneg, pages
-from spacecoop.middleware import error_body
+from spacecoop import config, conneg, middleware, pages
+from spacecoop.middleware import ASGIApp, Receive, Scope, Send, error_body
 from spacecoop.sparql_text import QUERY_FORMS, UPDATE_FORMS, Facts, facts
 from spacecoop.store import Engine, Job, QueryError
 
@@ -392,6 +392,11 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             headers = {"Retry-After": "1"} if err.status == 503 and "busy" in err.message else None
             return error_response(err.status, friendly(err.message), headers)
 
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``on_request`` as a plain ASGI app (see ``front_door``)."""
+        response = await self.on_request(Request(scope, receive))
+        await response(scope, receive, send)
+
     async def _answer(self, request: Request, req: SparqlRequest) -> Response:
         assert req.query is not None
         seen = check_query(req.query, self.engine.settings)
@@ -546,6 +551,40 @@ def editor_tabs() -> list[dict[str, str]]:
     return tabs or FALLBACK_TABS
 
 
+def front_door(router: SpaceCoopSparqlRouter, app: FastAPI, settings: config.Settings) -> ASGIApp:
+    """``app`` with SPARQL protocol requests answered before the framework routes them.
+
+    A cheap query is answered in well under a millisecond, less than the framework's own
+    routing and dependency machinery costs, so protocol requests that carry a query go
+    straight to the router's ``on_request`` — the same handler, with the same CORS and
+    guard behaviour (``middleware.wrap``). Everything else (the editor, the Service
+    Description, OPTIONS, every other path) goes to ``app``.
+    """
+    protocol = middleware.wrap(router.asgi, app, settings)
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if _carries_query(scope):
+            await protocol(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return dispatch
+
+
+def _carries_query(scope: Scope) -> bool:
+    """A protocol request with a query (a POST always: its query may be in the body)."""
+    if scope["type"] != "http" or scope["path"] not in (PATH, PATH + "/"):
+        return False
+    if scope["method"] == "POST":
+        return True
+    if scope["method"] not in ("GET", "HEAD"):
+        return False
+    try:
+        return any(k == "query" for k, _ in parse_params(scope.get("query_string", b"")))
+    except ProtocolError:
+        return True  # on_request answers it with the same error
+
+
 def build_router(engine: Engine) -> APIRouter:
     """The SPARQL endpoint and the landing page."""
     from spacecoop import landing
@@ -556,4 +595,4 @@ def build_router(engine: Engine) -> APIRouter:
 
 
 __all__ = ["PATH", "ProtocolError", "SpaceCoopSparqlRouter", "build_router", "check_query", "choose_format",
-           "editor_tabs", "parse_params", "read_request"]
+           "editor_tabs", "front_door", "parse_params", "read_request"]

@@ -22,16 +22,16 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-from spacecoop import config, results
+from spacecoop import channel, config, results
 from spacecoop.cache import BoundedCache
 from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 from spacecoop.sparql_text import is_volatile
@@ -73,6 +73,9 @@ class Job:
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
     bindings: tuple[tuple[str, tuple], ...] = ()
+    # Whether the text has FROM / FROM NAMED clauses, filled in by the server (which has
+    # already tokenized the text) so that a worker need not scan it again; None: unknown.
+    has_from: bool | None = None
 
     def cache_key(self) -> str:
         return hashlib.sha256(orjson.dumps([self.query, self.result_format, self.graph_format,
@@ -145,15 +148,21 @@ def _oxigraph_dataset(job: Job) -> dict[str, Any]:
     """
     import pyoxigraph as ox
 
-    from spacecoop.sparql_text import facts
-
     if job.default_graphs or job.named_graphs:
         return {"default_graph": [ox.NamedNode(g) for g in job.default_graphs],
                 "named_graphs": [ox.NamedNode(g) for g in job.named_graphs]}
-    seen = facts(job.query)
-    if seen.from_iris or "FROM" in seen.keywords:
+    names_own_dataset = job.has_from if job.has_from is not None else has_from(job.query)
+    if names_own_dataset:
         return {}
     return {"use_default_graph_as_union": True}
+
+
+def has_from(query: str) -> bool:
+    """True when the query names its own dataset (FROM / FROM NAMED)."""
+    from spacecoop.sparql_text import facts
+
+    seen = facts(query)
+    return bool(seen.from_iris) or "FROM" in seen.keywords
 
 
 class RdflibBackend:
@@ -345,32 +354,33 @@ def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
     return RdflibBackend(load_dataset([Source(Path(spec.path), None)]))
 
 
-def _worker_main(conn: Connection, spec: BackendSpec, limits: Limits) -> None:
+def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None:
     # The parent handles Ctrl-C and kills workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         backend = open_backend(spec)
     except Exception as err:  # reported to the parent, which refuses to start
-        conn.send(("error", 500, f"store could not be opened: {_first_line(str(err))}"))
+        channel.send(sock, ("error", 500, f"store could not be opened: {_first_line(str(err))}"))
         return
     if spec.offline:
         from spacecoop.sandbox import forbid_network
 
         forbid_network()  # Oxigraph fetches SERVICE URLs itself: make that impossible
-    conn.send(("ready",))
+    channel.send(sock, ("ready",))
     while True:
         try:
-            job = conn.recv()
+            job = channel.receive(sock)
         except (EOFError, OSError):
             return
         try:
-            conn.send(("ok", backend.run(job, limits)))
+            reply: tuple = ("ok", backend.run(job, limits))
         except QueryError as err:
-            conn.send(("error", err.status, err.message))
+            reply = ("error", err.status, err.message)
         except RecursionError:
-            conn.send(("error", 400, "the query is nested too deeply"))
+            reply = ("error", 400, "the query is nested too deeply")
         except Exception as err:  # never leak internals; the message is a short summary
-            conn.send(("error", 500, f"query failed: {type(err).__name__}"))
+            reply = ("error", 500, f"query failed: {type(err).__name__}")
+        channel.send(sock, reply)
 
 
 # ===================================================================================
@@ -385,11 +395,19 @@ DEMOTED_NICE = 19
 
 class _Worker:
     def __init__(self, ctx: Any, spec: BackendSpec, limits: Limits) -> None:
-        self.conn, child = ctx.Pipe()
+        self.sock, child = socket.socketpair()
         self.process = ctx.Process(target=_worker_main, args=(child, spec, limits), daemon=True)
         self.process.start()
         child.close()
+        self.channel: channel.MessageReader | None = None
         self.demoted = False
+
+    async def connect(self) -> channel.MessageReader:
+        """Hand the socket to the event loop (once): answers are then read as they arrive."""
+        if self.channel is None:
+            loop = asyncio.get_running_loop()
+            _, self.channel = await loop.create_unix_connection(channel.MessageReader, sock=self.sock)
+        return self.channel
 
     def _threads(self) -> list[int]:
         # Linux priorities are per thread: every thread of the worker is changed.
@@ -414,7 +432,14 @@ class _Worker:
             self.process.kill()
             self.process.join(1)
         with contextlib.suppress(Exception):
-            self.conn.close()
+            if self.channel is not None:
+                self.channel.close()
+            self.sock.close()
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 class WorkerPool:
@@ -431,7 +456,7 @@ class WorkerPool:
         self._all: set[_Worker] = set()
 
     async def start(self) -> None:
-        self._idle = asyncio.Queue()
+        self._idle = asyncio.LifoQueue()
         workers = [self._spawn() for _ in range(self.size)]
         await asyncio.gather(*(self._await_ready(w) for w in workers))
 
@@ -441,45 +466,39 @@ class WorkerPool:
         return w
 
     async def _await_ready(self, w: _Worker) -> None:
-        msg = await self._recv(w, timeout=120)
+        reader = await w.connect()
+        msg = await asyncio.wait_for(reader.expect(), 120)
         if msg[0] != "ready":
             raise RuntimeError(msg[2])
         assert self._idle is not None
         self._idle.put_nowait(w)
 
-    async def _recv(self, w: _Worker, timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        fd = w.conn.fileno()
-        loop.add_reader(fd, lambda: None if ready.done() else ready.set_result(None))
-        try:
-            await asyncio.wait_for(ready, timeout)
-        finally:
-            loop.remove_reader(fd)
-            # uvloop (libuv) switches a watched fd to non-blocking mode; the blocking
-            # recv below, and the next send, would then fail with EAGAIN mid-message.
-            with contextlib.suppress(OSError):
-                os.set_blocking(fd, True)
-        # Read the (possibly large) message off the event loop.
-        return await asyncio.to_thread(w.conn.recv)
-
-    async def run(self, job: Job, timeout: float) -> Answer:
+    async def _checkout(self, timeout: float) -> _Worker:
         assert self._idle is not None, "pool not started"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        if not self._idle.empty():  # the common case, without wait_for's task
+            return self._idle.get_nowait()
         try:
-            w = await asyncio.wait_for(self._idle.get(), timeout)
+            return await asyncio.wait_for(self._idle.get(), timeout)
         except TimeoutError:
             raise QueryError(503, "the server is busy; try again in a moment") from None
+
+    async def run(self, job: Job, timeout: float) -> Answer:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        w = await self._checkout(timeout)
         demote = loop.call_later(DEMOTE_AFTER, w.renice, DEMOTED_NICE)
+        expiry: asyncio.TimerHandle | None = None
         try:
-            w.conn.send(job)
-            msg = await self._recv(w, max(0.001, deadline - loop.time()))
+            reader = await w.connect()
+            reply = reader.expect()
+            expiry = loop.call_at(deadline, _expire, reply)
+            reader.write(job)
+            msg = await reply
         except TimeoutError:
             self._replace(w)
             raise QueryError(503, f"the query timed out: it was stopped at the {timeout:g} s time limit; "
                                   "simplify it or add a LIMIT") from None
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):
             self._replace(w)  # the worker died (e.g. a stack overflow on a crafted query)
             raise QueryError(400, "the query could not be evaluated (the engine rejected it)") from None
         except asyncio.CancelledError:  # client went away: the worker may still be busy
@@ -487,6 +506,9 @@ class WorkerPool:
             raise
         finally:
             demote.cancel()
+            if expiry is not None:
+                expiry.cancel()
+        assert self._idle is not None
         if w.demoted and not w.renice(0):
             self._replace(w)  # cannot restore its priority here: a fresh worker takes its place
         else:
@@ -611,7 +633,7 @@ class Engine:
         if self._remote is not None:
             ans = await self._remote.run(job, t, self.limits)
         elif self._pool is not None:
-            ans = await self._pool.run(job, t)
+            ans = await self._pool.run(replace(job, has_from=has_from(job.query)), t)
         elif self._local is not None:
             ans = await asyncio.to_thread(self._local.run, job, self.limits)
         else:
