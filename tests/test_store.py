@@ -13,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pyoxigraph as ox
 import pytest
 from rdflib import Graph
 
 from spacecoop import config
-from spacecoop.loader import LoadError, Source, load_dataset
+from spacecoop.loader import LoadError, Source, load_dataset, load_oxigraph
 from spacecoop.store import Engine, Job, QueryError
 
 from .conftest import ROOT, LiveServer, free_port
@@ -226,3 +227,52 @@ def test_server_starts_on_the_bundled_graph_without_configuration() -> None:
         assert int(r.json()["results"]["bindings"][0]["n"]["value"]) == len(load_dataset())
     finally:
         srv.stop()
+
+
+# --- parallel loading of line-based files --------------------------------------------------
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of 4 KiB and two threads, so that a small file is loaded in many pieces."""
+    from spacecoop import loader
+
+    monkeypatch.setattr(loader, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(loader, "LOAD_THREADS", 2)
+
+
+def _load(path: Path) -> ox.Store:
+    store = ox.Store()
+    load_oxigraph(store, [Source(path, None if path.suffix == ".nq" else config.graph_iri(path.stem))])
+    return store
+
+
+def test_big_ntriples_load_in_pieces_gives_the_same_graph(synthetic: Path, small_pieces: None) -> None:
+    pieces = _load(synthetic)
+    whole = ox.Store()
+    whole.bulk_load(path=str(synthetic), format=ox.RdfFormat.N_TRIPLES,
+                    to_graph=ox.NamedNode(config.graph_iri(synthetic.stem)))
+    assert synthetic.stat().st_size > 10 * 4096 and len(whole) > 1000
+    assert set(pieces) == set(whole)
+
+
+def test_a_blank_node_stays_one_node_across_pieces(tmp_path: Path, small_pieces: None) -> None:
+    lines = ["_:shared <http://ex/p> \"first\" ."]
+    lines += [f"<http://ex/s{i}> <http://ex/p> \"{'x' * 40}\" ." for i in range(2000)]
+    lines += ["_:shared <http://ex/p> \"last\" .", "_:other <http://ex/q> _:shared ."]
+    data = tmp_path / "blanks.nt"
+    data.write_text("\n".join(lines) + "\n")
+    assert data.stat().st_size > 10 * 4096
+    store = _load(data)
+    answer = store.query(
+        'SELECT (COUNT(DISTINCT ?b) AS ?n) WHERE { ?b <http://ex/p> "first", "last" . ?o <http://ex/q> ?b }',
+        use_default_graph_as_union=True)
+    assert [int(s["n"].value) for s in answer] == [1]
+
+
+def test_a_syntax_error_deep_in_a_big_file_gives_its_true_line(tmp_path: Path, small_pieces: None) -> None:
+    lines = [f"<http://ex/s{i}> <http://ex/p> \"{'x' * 40}\" ." for i in range(3000)]
+    lines[2500] = "<http://ex/s2500> <http://ex/p> \"unterminated ."
+    data = tmp_path / "bad.nt"
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LoadError) as err:
+        _load(data)
+    assert str(err.value).startswith(f"{data}:2501:")

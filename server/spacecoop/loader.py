@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import pyoxigraph as ox
 from rdflib import BNode, Dataset, Literal, URIRef
@@ -228,8 +231,11 @@ def load_oxigraph(store: ox.Store, sources: Sequence[Source], base: str = config
 
 
 def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | None) -> None:
-    to_graph = ox.NamedNode(source.graph) if source.graph else None
     size = source.path.stat().st_size
+    if source.format in LINE_FORMATS and size >= 2 * PIECE_BYTES and LOAD_THREADS > 1:
+        _bulk_load_pieces(store, source, size, progress)
+        return
+    to_graph = ox.NamedNode(source.graph) if source.graph else None
     reader = _CountingReader(source.path, lambda done: progress.read(source, done, size) if progress else None)
     try:
         store.bulk_load(input=io.BufferedReader(reader, 1 << 20), format=source.format, to_graph=to_graph)
@@ -237,6 +243,81 @@ def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | No
         raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
     finally:
         reader.close()
+
+
+# pyoxigraph's bulk loader parses on one thread. A line-based file can be cut at any line
+# end, so big N-Triples / N-Quads files are cut into pieces that load on every core.
+LINE_FORMATS = {ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS}
+PIECE_BYTES = 48 << 20
+LOAD_THREADS = min(os.cpu_count() or 1, 8)
+
+
+def _bulk_load_pieces(store: ox.Store, source: Source, size: int, progress: LoadProgress | None) -> None:
+    """Load a big line-based file as pieces in parallel; memory stays a few pieces.
+
+    A blank-node label names the same node throughout one document, but each bulk load
+    is a document of its own: so the pieces that mention ``_:`` are set aside in a
+    temporary file and loaded last, together, as one document.
+    """
+    to_graph = ox.NamedNode(source.graph) if source.graph else None
+
+    def load(data: bytes | IO[bytes]) -> None:
+        store.bulk_load(input=data, format=source.format, to_graph=to_graph)
+
+    failure: BaseException | None = None
+    done = 0
+    with tempfile.TemporaryFile(prefix="spacecoop-blank-nodes-") as with_blank_nodes:
+        with ThreadPoolExecutor(LOAD_THREADS) as pool:
+            pending: set[Future[None]] = set()
+            for piece in _pieces(source.path):
+                if b"_:" in piece:
+                    with_blank_nodes.write(piece)
+                else:
+                    pending.add(pool.submit(load, piece))
+                while len(pending) > LOAD_THREADS and failure is None:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    failure = _first_failure(finished)
+                if failure is not None:
+                    break
+                done += len(piece)
+                if progress:
+                    progress.read(source, done, size)
+            failure = failure or _first_failure(wait(pending).done)
+        if failure is None and with_blank_nodes.tell():
+            with_blank_nodes.seek(0)
+            try:
+                load(with_blank_nodes)
+            except SyntaxError as err:
+                failure = err
+    if isinstance(failure, SyntaxError):
+        _raise_first_error(source)
+    if failure is not None:
+        raise failure
+
+
+def _first_failure(finished: set[Future[None]]) -> BaseException | None:
+    return next((err for f in finished if (err := f.exception()) is not None), None)
+
+
+def _raise_first_error(source: Source) -> None:
+    """Re-read the file in one pass for the position of its first error (pieces have their own)."""
+    for _ in _parse_file(source):
+        pass
+    raise LoadError(source.path, None, None, "the file could not be parsed")
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    """The file's bytes in pieces of about ``PIECE_BYTES``, each ending at a line end."""
+    rest = b""
+    with path.open("rb") as f:
+        while block := f.read(PIECE_BYTES):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            piece, rest = (block[:cut], block[cut:]) if cut else (b"", block)
+            if piece:
+                yield piece
+    if rest:
+        yield rest
 
 
 def load_dataset(sources: Sequence[Source] | None = None, base: str = config.BASE) -> Dataset:
