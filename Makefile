@@ -22,10 +22,14 @@ $(VENDOR)/yasgui/yasgui.min.js:
 
 assets: $(VENDOR)/yasgui/yasgui.min.js
 
+# Byte-compiled up front (changed files only): an editable install is never compiled by pip,
+# and where PYTHONDONTWRITEBYTECODE is set every start would compile the package again.
 serve: $(STAMP) assets
+	$(PY) -m compileall -q server/spacecoop
 	$(VENV)/bin/spacecoop serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP) assets
+	$(PY) -m compileall -q server/spacecoop
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -33,6 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) -m compileall -q server/spacecoop
 	$(PY) bench/run.py
 
 clean:

@@ -167,6 +167,9 @@ def test_persistent_oxigraph_store_is_built_once_and_served(synthetic: Path, tmp
     out = subprocess.run([sys.executable, "-m", "spacecoop", "load", str(synthetic), "--store", f"oxigraph:{store}"],
                          capture_output=True, text=True, check=True)
     assert "triples/s" in out.stdout
+    stamp = orjson.loads((store / "spacecoop-store.json").read_bytes())  # read at start-up, not recounted
+    assert stamp["triples"] == len(synthetic.read_text().splitlines())
+    assert stamp["named_graphs"] == [config.graph_iri(synthetic.stem)]
     srv = LiveServer("--store", f"oxigraph:{store}")
     try:
         r = httpx.get(srv.url + "/sparql", params={"query": f"SELECT ?p WHERE {{ <{MISSION}> ?p ?o }}"},
@@ -276,3 +279,20 @@ def test_a_syntax_error_deep_in_a_big_file_gives_its_true_line(tmp_path: Path, s
     with pytest.raises(LoadError) as err:
         _load(data)
     assert str(err.value).startswith(f"{data}:2501:")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--data", "{bad}"], "{bad}:2:"),
+    (["--store", "oxigraph:{tmp}/nowhere"], "no Oxigraph store at"),
+    (["--store", "postgres"], "unknown store 'postgres'"),
+])
+def test_serve_refuses_a_broken_store_with_the_file_and_no_traceback(tmp_path: Path, args: list[str],
+                                                                      expected: str) -> None:
+    bad = tmp_path / "bad.ttl"
+    bad.write_text('@prefix ex: <http://ex/> .\nex:a ex:b "unterminated .\n')
+    fill = {"bad": str(bad), "tmp": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "spacecoop", "serve", "--port", str(free_port()),
+                           *(a.format(**fill) for a in args)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("spacecoop serve: ") and expected.format(**fill) in done.stderr
+    assert "Traceback" not in done.stderr

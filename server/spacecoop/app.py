@@ -23,19 +23,20 @@ ROUTER_MODULES = (
 )
 
 
-def asgi_app(settings: config.Settings | None = None) -> ResponseCache:
+def asgi_app(settings: config.Settings | None = None, engine: Engine | None = None) -> ResponseCache:
     """The app as served: ``create_app`` with its SPARQL front door, behind the in-memory response cache."""
     from spacecoop.sparql import front_door
 
-    app = create_app(settings)
-    engine: Engine = app.state.engine
-    served = front_door(app.state.routers["spacecoop.sparql"], app, engine.settings)
-    return ResponseCache(served, lambda: engine.version, engine.settings.cache_entries, engine.settings.cache_bytes)
+    app = create_app(settings, engine)
+    served_engine: Engine = app.state.engine
+    settings = served_engine.settings
+    served = front_door(app.state.routers["spacecoop.sparql"], app, settings)
+    return ResponseCache(served, lambda: served_engine.version, settings.cache_entries, settings.cache_bytes)
 
 
-def create_app(settings: config.Settings | None = None) -> FastAPI:
-    """The SpaceCoop KG web application over one engine."""
-    engine = Engine(settings or config.Settings())
+def create_app(settings: config.Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The SpaceCoop KG web application over one engine (a new one unless given)."""
+    engine = engine or Engine(settings or config.Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -89,9 +89,9 @@ class MessageReader(asyncio.Protocol):
 
     def expect(self) -> asyncio.Future[Any]:
         """A future resolved with the next message (EOFError if the worker has gone)."""
-        self._waiter = asyncio.get_running_loop().create_future()
-        self._wake()
-        return self._waiter
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        self._wake()  # a message that has already arrived resolves it at once
+        return waiter
 
     def write(self, message: Any) -> None:
         if self.transport is None or self.transport.is_closing():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from spacecoop import config
 from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+from spacecoop.store import Engine, write_stamp
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -27,19 +28,24 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
 
 def cli_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn (uvloop + httptools when installed)."""
+    settings = settings_from_args(args)
+    if not settings.public_url:
+        settings = settings.with_(public_url=f"http://{args.host}:{args.port}/")
+    engine = Engine(settings)
+    # The store loads and the query workers boot while the web framework is imported.
+    engine.launch()
     import uvicorn
 
     from spacecoop.app import asgi_app
 
-    settings = settings_from_args(args)
-    if not settings.public_url:
-        settings = settings.with_(public_url=f"http://{args.host}:{args.port}/")
     try:
-        app = asgi_app(settings)
+        app = asgi_app(settings, engine)
+        engine.launched()
     except (LoadError, ValueError, FileNotFoundError) as err:
+        engine.close()
         print(f"spacecoop serve: {err}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws="none")
     return 0
 
 
@@ -81,7 +87,7 @@ def cli_load(args: argparse.Namespace) -> int:
             return 1
     # No store.optimize(): compaction costs a third more load time and reads are fast without it.
     store.flush()
-    (path / "spacecoop-version.txt").write_text(fingerprint(sources) + "\n")
+    write_stamp(path, store, fingerprint(sources))
     seconds = time.perf_counter() - started
     print(f"loaded {total:,} quads into {path} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} triples/s)")
     return 0

@@ -358,8 +358,23 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             tags=["SPARQL"],
         )
         self._sd_cache: dict[str, Graph] = {}
+        self._sd_built = False
         self._graph_sizes: dict[str, int] | None = None
         self._replace_routes()
+
+    def prepare_sd_graph(self) -> None:
+        """Deferred to the first Service Description request (see ``_base_description``).
+
+        rdflib-endpoint builds the description in its constructor, with an rdflib SPARQL
+        query whose first run costs a tenth of a second of start-up.
+        """
+
+    def _base_description(self) -> Graph:
+        """rdflib-endpoint's own Service Description, built once, when first needed."""
+        if not self._sd_built:
+            SparqlRouter.prepare_sd_graph(self)
+            self._sd_built = True
+        return self.service_description
 
     # -- routes (named on_*: APIRouter already has .handle and .options) ---------------
     def _replace_routes(self) -> None:
@@ -448,12 +463,13 @@ class SpaceCoopSparqlRouter(SparqlRouter):
     def _truthful_sd(self, public: str, sizes: dict[str, int]) -> Graph:
         sd_ns = config.SD
         g = Graph()
-        for prefix, ns in self.service_description.namespaces():
+        base = self._base_description()
+        for prefix, ns in base.namespaces():
             g.bind(prefix, ns)
         g.bind("dcterms", DCTERMS)
-        service = next(iter(self.service_description.subjects(RDF.type, sd_ns.Service)))
+        service = next(iter(base.subjects(RDF.type, sd_ns.Service)))
         endpoint = URIRef(public + PATH)
-        for s, p, o in self.service_description:
+        for s, p, o in base:
             # rdflib-endpoint advertises federation, input (update) formats and process-wide
             # custom functions; none of that is true here.
             if p in (sd_ns.inputFormat, sd_ns.extensionFunction, sd_ns.endpoint) or \

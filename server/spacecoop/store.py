@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -451,14 +452,25 @@ class WorkerPool:
         # Workers fork from a server process that has already imported the engine's modules:
         # a replacement for a killed worker is then ready in tens of ms rather than hundreds
         # (rdflib's import alone is ~0.2 s), which keeps the pool full under attack.
-        self._ctx.set_forkserver_preload(["spacecoop.store", "spacecoop.sandbox", "rdflib.plugins.sparql"])
+        engine_modules = ["rdflib.plugins.sparql"] if spec.kind == "rdflib" else []
+        self._ctx.set_forkserver_preload(["spacecoop.store", "spacecoop.sandbox", *engine_modules])
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
+        self._starting: list[_Worker] = []
+
+    def spawn(self) -> None:
+        """Start the worker processes (they load the store while the caller goes on)."""
+        self._starting = [self._spawn() for _ in range(self.size)]
 
     async def start(self) -> None:
+        """Wait until every worker is ready (spawning them first if ``spawn`` was not called)."""
+        # Most recently used first: a worker that has just answered has the store's hot
+        # pages in its caches and wakes faster than one that has been idle longer.
         self._idle = asyncio.LifoQueue()
-        workers = [self._spawn() for _ in range(self.size)]
-        await asyncio.gather(*(self._await_ready(w) for w in workers))
+        if not self._starting:
+            self.spawn()
+        starting, self._starting = self._starting, []
+        await asyncio.gather(*(self._await_ready(w) for w in starting))
 
     def _spawn(self) -> _Worker:
         w = _Worker(self._ctx, self.spec, self.limits)
@@ -530,6 +542,23 @@ class WorkerPool:
 
 
 # ===================================================================================
+# Persistent stores: what `spacecoop load` records about what it built
+# ===================================================================================
+STORE_STAMP = "spacecoop-store.json"
+
+
+def _store_facts(store: Any) -> tuple[int, tuple[str, ...]]:
+    return len(store), tuple(sorted(g.value for g in store.named_graphs()))
+
+
+def write_stamp(path: Path, store: Any, version: str) -> None:
+    """Record a built store's version (the ETag seed), size and graphs next to it."""
+    triples, graphs = _store_facts(store)
+    Path(path, STORE_STAMP).write_bytes(orjson.dumps({"version": version, "triples": triples,
+                                                      "named_graphs": list(graphs)}))
+
+
+# ===================================================================================
 # The engine: cache + pool (or remote), and the snapshot the workers load
 # ===================================================================================
 @dataclass
@@ -545,6 +574,8 @@ class Engine:
     _local: OxigraphBackend | RdflibBackend | None = None
     _cache: BoundedCache[Answer] | None = None
     _tmpdir: str | None = None
+    _launcher: threading.Thread | None = None
+    _launch_error: BaseException | None = None
 
     @property
     def limits(self) -> Limits:
@@ -569,9 +600,13 @@ class Engine:
             path = store.removeprefix("oxigraph:")
             if not Path(path).is_dir():
                 raise FileNotFoundError(f"no Oxigraph store at {path}; build one with `spacecoop load`")
-            self._describe_store(open_backend(BackendSpec("oxigraph-path", path)).store)  # type: ignore[union-attr]
-            stamp = Path(path, "spacecoop-version.txt")
-            self.version = stamp.read_text().strip() if stamp.exists() else self.version
+            stamp = Path(path, STORE_STAMP)
+            if stamp.exists():  # written by `spacecoop load`: no need to count a big store again
+                facts = orjson.loads(stamp.read_bytes())
+                self.version, self.triple_count = facts["version"], facts["triples"]
+                self.named_graphs = tuple(facts["named_graphs"])
+            else:
+                self._describe_store(open_backend(BackendSpec("oxigraph-path", path)).store)  # type: ignore[union-attr]
             return BackendSpec("oxigraph-path", path)
         if store not in ("oxigraph", "memory"):
             raise ValueError(f"unknown store {store!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
@@ -594,19 +629,48 @@ class Engine:
         return path
 
     def _describe_store(self, store: Any) -> None:
-        self.triple_count = len(store)
-        self.named_graphs = tuple(sorted(g.value for g in store.named_graphs()))
+        self.triple_count, self.named_graphs = _store_facts(store)
         if not self.version:
             seed = f"{self.triple_count}:{self.named_graphs}".encode()
             self.version = hashlib.sha256(seed).hexdigest()[:16]
 
+    def launch(self) -> None:
+        """Begin ``start``'s slow part in a background thread (server start-up).
+
+        The store's snapshot is built and the worker processes boot while the web app is
+        still being imported and assembled; ``launched`` and ``start`` wait for it.
+        """
+        def spawn() -> None:
+            try:
+                self._spawn_pool()
+            except BaseException as err:  # re-raised by launched(), in the caller's thread
+                self._launch_error = err
+
+        self._launcher = threading.Thread(target=spawn, name="spacecoop-launch", daemon=True)
+        self._launcher.start()
+
+    def launched(self) -> None:
+        """Wait for ``launch``; raise what it raised (a LoadError for a broken file …)."""
+        if self._launcher is not None:
+            self._launcher.join()
+        if self._launch_error is not None:
+            raise self._launch_error
+
     async def start(self) -> None:
-        """Start the worker pool (server use)."""
+        """Start the worker pool (server use); returns once every worker is ready."""
+        if self._launcher is None:
+            self._spawn_pool()
+        else:
+            await asyncio.to_thread(self.launched)
+        if self._pool is not None:
+            await self._pool.start()
+
+    def _spawn_pool(self) -> None:
         spec = self.prepare()
         if spec is not None:
             spec = replace(spec, offline=not self.settings.service_allow_list)
             self._pool = WorkerPool(spec, self.settings.workers, self.limits)
-            await self._pool.start()
+            self._pool.spawn()
 
     def start_local(self) -> None:
         """Evaluate in this process, without time limits (CLI and tests)."""
