@@ -381,7 +381,10 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
             reply = ("error", 400, "the query is nested too deeply")
         except Exception as err:  # never leak internals; the message is a short summary
             reply = ("error", 500, f"query failed: {type(err).__name__}")
-        channel.send(sock, reply)
+        try:
+            channel.send(sock, reply)
+        except OSError:  # the server has gone (or replaced this worker): nothing to answer
+            return
 
 
 # ===================================================================================
