@@ -83,7 +83,9 @@ def cli_load(args: argparse.Namespace) -> int:
         try:
             total = load_oxigraph(store, sources, progress=Report())
         except LoadError as err:
-            print(f"spacecoop load: {err}", file=sys.stderr)
+            # Bulk loading is not transactional: what was read before the error is in the store.
+            print(f"spacecoop load: {err}\nspacecoop load: the store at {path} is incomplete; fix the file, "
+                  "delete the store and load again", file=sys.stderr)
             return 1
     # No store.optimize(): compaction costs a third more load time and reads are fast without it.
     store.flush()
