@@ -25,11 +25,11 @@ _LENGTH = struct.Struct("!Q")
 
 def send(sock: socket.socket, message: Any) -> None:
     """Write one message (blocking)."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    header, payload = _frame(message)
     if len(payload) < 1 << 16:
-        sock.sendall(_LENGTH.pack(len(payload)) + payload)
+        sock.sendall(header + payload)
     else:  # no concatenated copy of a large answer
-        sock.sendall(_LENGTH.pack(len(payload)))
+        sock.sendall(header)
         sock.sendall(payload)
 
 
@@ -41,8 +41,13 @@ def receive(sock: socket.socket) -> Any:
 
 def encode(message: Any) -> bytes:
     """One message as bytes, for an asyncio transport's ``write``."""
+    header, payload = _frame(message)
+    return header + payload
+
+
+def _frame(message: Any) -> tuple[bytes, bytes]:
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(payload)) + payload
+    return _LENGTH.pack(len(payload)), payload
 
 
 def _read_exactly(sock: socket.socket, n: int) -> bytearray:
