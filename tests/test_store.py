@@ -286,8 +286,7 @@ def test_a_syntax_error_deep_in_a_big_file_gives_its_true_line(tmp_path: Path, s
     (["--store", "oxigraph:{tmp}/nowhere"], "no Oxigraph store at"),
     (["--store", "postgres"], "unknown store 'postgres'"),
 ])
-def test_serve_refuses_a_broken_store_with_the_file_and_no_traceback(tmp_path: Path, args: list[str],
-                                                                      expected: str) -> None:
+def test_serve_refuses_a_broken_store_in_plain_words(tmp_path: Path, args: list[str], expected: str) -> None:
     bad = tmp_path / "bad.ttl"
     bad.write_text('@prefix ex: <http://ex/> .\nex:a ex:b "unterminated .\n')
     fill = {"bad": str(bad), "tmp": str(tmp_path)}
