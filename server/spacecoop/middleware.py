@@ -84,12 +84,22 @@ def request_tag(scope: Scope, version: str) -> str | None:
     """
     if scope.get("method") not in ("GET", "HEAD") or not version:
         return None  # no version (a remote store): the data may change under us
+    # Both the response cache and the guard ask, for the same request: hash it once.
+    key = (version, scope.get("path", ""), bytes(scope.get("query_string", b"")))
+    memo = scope.get(_TAG_MEMO)
+    if memo is not None and memo[0] == key:
+        return str(memo[1])
     digest = hashlib.sha256(version.encode())
-    digest.update(b"\0" + scope.get("path", "").encode("utf-8", "surrogateescape"))
-    digest.update(b"\0" + bytes(scope.get("query_string", b"")))
+    digest.update(b"\0" + key[1].encode("utf-8", "surrogateescape"))
+    digest.update(b"\0" + key[2])
     for name in VARY_HEADERS:
         digest.update(b"\0" + (_header(scope, name) or b""))
-    return f'W/"{digest.hexdigest()[:24]}"'
+    tag = f'W/"{digest.hexdigest()[:24]}"'
+    scope[_TAG_MEMO] = (key, tag)
+    return tag
+
+
+_TAG_MEMO = "spacecoop.request_tag"
 
 
 class GuardMiddleware:

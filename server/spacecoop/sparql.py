@@ -571,15 +571,15 @@ def front_door(router: SpaceCoopSparqlRouter, app: FastAPI, settings: config.Set
     """``app`` with SPARQL protocol requests answered before the framework routes them.
 
     A cheap query is answered in well under a millisecond, less than the framework's own
-    routing and dependency machinery costs, so protocol requests that carry a query go
-    straight to the router's ``on_request`` — the same handler, with the same CORS and
-    guard behaviour (``middleware.wrap``). Everything else (the editor, the Service
-    Description, OPTIONS, every other path) goes to ``app``.
+    routing and dependency machinery costs, so GET, HEAD and POST requests to the endpoint
+    go straight to the router's ``on_request`` — the same handler, with the same CORS and
+    guard behaviour (``middleware.wrap``). Everything else (OPTIONS, every other path)
+    goes to ``app``.
     """
     protocol = middleware.wrap(router.asgi, app, settings)
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if _carries_query(scope):
+        if _is_protocol_request(scope):
             await protocol(scope, receive, send)
         else:
             await app(scope, receive, send)
@@ -587,18 +587,9 @@ def front_door(router: SpaceCoopSparqlRouter, app: FastAPI, settings: config.Set
     return dispatch
 
 
-def _carries_query(scope: Scope) -> bool:
-    """A protocol request with a query (a POST always: its query may be in the body)."""
-    if scope["type"] != "http" or scope["path"] not in (PATH, PATH + "/"):
-        return False
-    if scope["method"] == "POST":
-        return True
-    if scope["method"] not in ("GET", "HEAD"):
-        return False
-    try:
-        return any(k == "query" for k, _ in parse_params(scope.get("query_string", b"")))
-    except ProtocolError:
-        return True  # on_request answers it with the same error
+def _is_protocol_request(scope: Scope) -> bool:
+    return scope["type"] == "http" and scope["path"] in (PATH, PATH + "/") \
+        and scope["method"] in ("GET", "HEAD", "POST")
 
 
 def build_router(engine: Engine) -> APIRouter:
