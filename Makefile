@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 VENDOR := server/spacecoop/pages/static/vendor
 YASGUI_VERSION := 4.6.2
 
-.PHONY: serve test lint typecheck assets bench clean
+.PHONY: serve test lint typecheck assets bench bytecode clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,20 +24,20 @@ assets: $(VENDOR)/yasgui/yasgui.min.js
 
 # Byte-compiled up front (changed files only): an editable install is never compiled by pip,
 # and where PYTHONDONTWRITEBYTECODE is set every start would compile the package again.
-serve: $(STAMP) assets
+bytecode: $(STAMP)
 	$(PY) -m compileall -q server/spacecoop
+
+serve: $(STAMP) assets bytecode
 	$(VENV)/bin/spacecoop serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP) assets
-	$(PY) -m compileall -q server/spacecoop
+test: $(STAMP) assets bytecode
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
-	$(PY) -m compileall -q server/spacecoop
+bench: $(STAMP) bytecode
 	$(PY) bench/run.py
 
 clean:

@@ -133,7 +133,7 @@ def ours_prepare(data: Path, work: Path) -> float:
 def ours_start(data: Path, work: Path, port: int) -> subprocess.Popen:
     # The same limit the benchmark's client allows every system (--query-timeout).
     return _popen([str(BIN / "spacecoop"), "serve", "--store", f"oxigraph:{work / 'ours'}", "--port", str(port),
-                   "--timeout", os.environ.get("BENCH_QUERY_TIMEOUT", "60")])
+                   "--timeout", os.environ.get("BENCH_QUERY_TIMEOUT", "15")])
 
 
 def oxigraph_prepare(data: Path, work: Path) -> float:

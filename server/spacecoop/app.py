@@ -29,9 +29,9 @@ def asgi_app(settings: config.Settings | None = None, engine: Engine | None = No
 
     app = create_app(settings, engine)
     served_engine: Engine = app.state.engine
-    settings = served_engine.settings
-    served = front_door(app.state.routers["spacecoop.sparql"], app, settings)
-    return ResponseCache(served, lambda: served_engine.version, settings.cache_entries, settings.cache_bytes)
+    served = front_door(app.state.routers["spacecoop.sparql"], app, served_engine.settings)
+    return ResponseCache(served, lambda: served_engine.version, served_engine.settings.cache_entries,
+                         served_engine.settings.cache_bytes)
 
 
 def create_app(settings: config.Settings | None = None, engine: Engine | None = None) -> FastAPI:

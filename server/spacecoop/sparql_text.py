@@ -63,13 +63,13 @@ class Facts:
     from_iris: list[str] = field(default_factory=list)
     max_depth: int = 0
     keywords: set[str] = field(default_factory=set)
+    service_targets: list[str | None] = field(default_factory=list)
+    ambiguous: bool = False
 
     @property
     def volatile(self) -> bool:
         """True when the answer may differ between two runs on the same graph (NOW(), RAND() …)."""
         return not VOLATILE_FUNCTIONS.isdisjoint(self.keywords)
-    service_targets: list[str | None] = field(default_factory=list)
-    ambiguous: bool = False
 
 
 # An IRI-looking token is a "<" operator followed by more text when the engine reads it

@@ -35,7 +35,7 @@ import orjson
 from spacecoop import channel, config, results
 from spacecoop.cache import BoundedCache
 from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
-from spacecoop.sparql_text import is_volatile
+from spacecoop.sparql_text import facts, is_volatile
 
 T = TypeVar("T")
 
@@ -160,8 +160,6 @@ def _oxigraph_dataset(job: Job) -> dict[str, Any]:
 
 def has_from(query: str) -> bool:
     """True when the query names its own dataset (FROM / FROM NAMED)."""
-    from spacecoop.sparql_text import facts
-
     seen = facts(query)
     return bool(seen.from_iris) or "FROM" in seen.keywords
 
@@ -561,6 +559,15 @@ def write_stamp(path: Path, store: Any, version: str) -> None:
                                                       "named_graphs": list(graphs)}))
 
 
+def read_stamp(path: Path) -> tuple[str, int, tuple[str, ...]] | None:
+    """What ``write_stamp`` recorded: (version, triples, named graphs); None for an unstamped store."""
+    stamp = path / STORE_STAMP
+    if not stamp.exists():
+        return None
+    recorded = orjson.loads(stamp.read_bytes())
+    return recorded["version"], recorded["triples"], tuple(recorded["named_graphs"])
+
+
 # ===================================================================================
 # The engine: cache + pool (or remote), and the snapshot the workers load
 # ===================================================================================
@@ -603,11 +610,9 @@ class Engine:
             path = store.removeprefix("oxigraph:")
             if not Path(path).is_dir():
                 raise FileNotFoundError(f"no Oxigraph store at {path}; build one with `spacecoop load`")
-            stamp = Path(path, STORE_STAMP)
-            if stamp.exists():  # written by `spacecoop load`: no need to count a big store again
-                facts = orjson.loads(stamp.read_bytes())
-                self.version, self.triple_count = facts["version"], facts["triples"]
-                self.named_graphs = tuple(facts["named_graphs"])
+            stamp = read_stamp(Path(path))
+            if stamp is not None:  # written by `spacecoop load`: no need to count a big store again
+                self.version, self.triple_count, self.named_graphs = stamp
             else:
                 self._describe_store(open_backend(BackendSpec("oxigraph-path", path)).store)  # type: ignore[union-attr]
             return BackendSpec("oxigraph-path", path)
