@@ -179,6 +179,57 @@ def test_repeated_queries_are_served_from_the_bounded_cache(synthetic: Path) -> 
     assert asyncio.run(scenario())
 
 
+def pooled(synthetic: Path, store: str = "oxigraph") -> Engine:
+    """A server-style engine (worker pool, no result cache) over the synthetic graph."""
+    return Engine(config.Settings(store=store, data_files=(str(synthetic),), workers=1, cache_entries=0))
+
+
+def test_a_quick_query_runs_in_the_server_process_once_a_worker_has_answered_it(synthetic: Path) -> None:
+    query = f"SELECT ?p ?o WHERE {{ <{MISSION}> ?p ?o }}"
+
+    async def scenario() -> list[tuple[bytes, int]]:
+        e = pooled(synthetic)
+        await e.start()
+        seen = []
+        # Other comments and spacing: the same query, so the same cost.
+        for text in (query, f"# run 2\n{query}", query.replace(" ", "  ") + " # run 3"):
+            seen.append(((await e.run(Job(text))).body, e.inline_answers))
+        e.close()
+        return seen
+
+    (first, inline_first), (second, inline_second), (third, inline_third) = asyncio.run(scenario())
+    assert (inline_first, inline_second, inline_third) == (0, 1, 2)
+    assert first == second == third and len(rows(first)) > 3
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT (NOW() AS ?t) (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",  # its cost may change with time
+    "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f }",  # millions of rows: never quick
+])
+def test_volatile_or_slow_queries_always_run_in_a_worker(synthetic: Path, query: str) -> None:
+    async def scenario() -> int:
+        e = pooled(synthetic)
+        await e.start()
+        for i in range(3):
+            await e.run(Job(f"{query} # run {i}"))
+        e.close()
+        return e.inline_answers
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_the_rdflib_store_never_answers_in_the_server_process(synthetic: Path) -> None:
+    async def scenario() -> int:
+        e = pooled(synthetic, store="memory")
+        await e.start()
+        for i in range(3):
+            await e.run(Job(f"ASK {{ <{MISSION}> ?p ?o }} # run {i}"))
+        e.close()
+        return e.inline_answers
+
+    assert asyncio.run(scenario()) == 0
+
+
 def test_loader_reports_syntax_errors_as_file_line_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ttl"
     bad.write_text('@prefix ex: <http://ex/> .\nex:a ex:b "unterminated .\n')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,10 @@ def cli_serve(args: argparse.Namespace) -> int:
     engine = Engine(settings)
     # The store loads and the query workers boot while the web framework is imported.
     engine.launch()
+    # Importing the framework builds ~10^5 long-lived objects: collecting garbage while they
+    # pile up costs ~50 ms and finds nothing; frozen afterwards, they stay out of every later
+    # collection too (shorter pauses while serving).
+    gc.disable()
     import uvicorn
 
     from spacecoop.app import asgi_app
@@ -45,6 +50,9 @@ def cli_serve(args: argparse.Namespace) -> int:
         engine.close()
         print(f"spacecoop serve: {err}", file=sys.stderr)
         return 1
+    finally:
+        gc.freeze()
+        gc.enable()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws="none")
     return 0
 

@@ -65,6 +65,9 @@ class Facts:
     keywords: set[str] = field(default_factory=set)
     service_targets: list[str | None] = field(default_factory=list)
     ambiguous: bool = False
+    # The text with each run of whitespace and comments as one space (and none at the
+    # ends): two texts with the same ``canonical`` form are the same query.
+    canonical: str = ""
 
     @property
     def volatile(self) -> bool:
@@ -125,13 +128,22 @@ def facts(text: str) -> Facts:
     True
     >>> facts("SELECT * { ?s <http://x/a#b> ?o }").ambiguous, facts("SELECT * { FILTER(?a<'>') }").ambiguous
     (False, True)
+    >>> facts("# q\\nASK {  ?s ?p 'a  # b' } # run 2\\n").canonical
+    "ASK { ?s ?p 'a  # b' }"
     """
     out = Facts()
     depth = 0
     prev_words: list[str] = []
+    pieces: list[str] = []
+    copied_to = 0
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
-        if kind in ("ws", "comment", "string"):
+        if kind in ("ws", "comment"):
+            if m.start() > copied_to:
+                pieces += (text[copied_to:m.start()], " ")
+            copied_to = m.end()
+            continue
+        if kind == "string":
             continue
         tok = m.group()
         if kind == "open":
@@ -163,6 +175,8 @@ def facts(text: str) -> Facts:
                 out.from_iris.append(tok[1:-1])
             _hidden_in_iri(out, tok[1:-1], depth)
         prev_words = [] if kind != "iri" else prev_words
+    pieces.append(text[copied_to:])
+    out.canonical = "".join(pieces).strip(" ")
     return out
 
 

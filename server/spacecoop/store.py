@@ -25,6 +25,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,9 +80,15 @@ class Job:
     has_from: bool | None = None
 
     def cache_key(self) -> str:
-        return hashlib.sha256(orjson.dumps([self.query, self.result_format, self.graph_format,
-                                            self.default_graphs, self.named_graphs,
-                                            self.bindings])).hexdigest()
+        return self._digest(self.query)
+
+    def shape_key(self) -> str:
+        """Like ``cache_key``, but one key for texts that differ only in whitespace and comments."""
+        return self._digest(facts(self.query).canonical)
+
+    def _digest(self, text: str) -> str:
+        return hashlib.sha256(orjson.dumps([text, self.result_format, self.graph_format, self.default_graphs,
+                                            self.named_graphs, self.bindings])).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Answer:
     media_type: str
     body: bytes
     rows: int | None = None
+    seconds: float = 0.0  # evaluation and serialization, as timed where the query ran
 
 
 @dataclass(frozen=True)
@@ -414,17 +422,22 @@ class BackendSpec:
 
 def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
     """Open the backend a spec describes (in the calling process)."""
+    if spec.kind != "rdflib":
+        return open_oxigraph(spec)
+    from spacecoop.loader import load_dataset
+
+    return RdflibBackend(load_dataset([Source(Path(spec.path), None)]))
+
+
+def open_oxigraph(spec: BackendSpec) -> OxigraphBackend:
+    """An Oxigraph backend: the persistent store at the path, or the snapshot loaded in memory."""
     import pyoxigraph as ox
 
     if spec.kind == "oxigraph-path":
         return OxigraphBackend(ox.Store.read_only(spec.path))
-    if spec.kind == "oxigraph-memory":
-        store = ox.Store()
-        store.bulk_load(path=spec.path, format=ox.RdfFormat.N_QUADS)
-        return OxigraphBackend(store)
-    from spacecoop.loader import load_dataset
-
-    return RdflibBackend(load_dataset([Source(Path(spec.path), None)]))
+    store = ox.Store()
+    store.bulk_load(path=spec.path, format=ox.RdfFormat.N_QUADS)
+    return OxigraphBackend(store)
 
 
 def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None:
@@ -446,7 +459,9 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
         except (EOFError, OSError):
             return
         try:
-            reply: tuple = ("ok", backend.run(job, limits))
+            started = time.perf_counter()
+            answer = backend.run(job, limits)
+            reply: tuple = ("ok", replace(answer, seconds=time.perf_counter() - started))
         except QueryError as err:
             reply = ("error", err.status, err.message)
         except RecursionError:
@@ -645,6 +660,13 @@ def read_stamp(path: Path) -> tuple[str, int, tuple[str, ...]] | None:
 # ===================================================================================
 # The engine: cache + pool (or remote), and the snapshot the workers load
 # ===================================================================================
+# A query that a worker answered within INLINE_SECONDS is answered in the server process
+# the next time it comes (whatever its comments and spacing): the graph is read-only, so
+# the same query costs the same again, and for such a query the hop to a worker (two
+# process wake-ups) costs more than the query. Every query proves itself in a worker
+# first, under the time limit, so nothing unbounded ever runs in the server process.
+INLINE_SECONDS = 0.002
+INLINE_MEMORY = 4096  # shapes of quick queries remembered (oldest forgotten first)
 @dataclass
 class Engine:
     """The one query entry point for the server, pages, API, CLI and tests."""
@@ -657,6 +679,9 @@ class Engine:
     _remote: Any = None
     _local: OxigraphBackend | RdflibBackend | None = None
     _cache: BoundedCache[Answer] | None = None
+    _inline: OxigraphBackend | None = None
+    _quick: dict[str, None] = field(default_factory=dict)
+    inline_answers: int = 0  # answered in the server process (see INLINE_SECONDS)
     _tmpdir: str | None = None
     _launcher: threading.Thread | None = None
     _launch_error: BaseException | None = None
@@ -684,16 +709,21 @@ class Engine:
             path = store.removeprefix("oxigraph:")
             if not Path(path).is_dir():
                 raise FileNotFoundError(f"no Oxigraph store at {path}; build one with `spacecoop load`")
+            spec = BackendSpec("oxigraph-path", path)
+            self._inline = open_oxigraph(spec)
             stamp = read_stamp(Path(path))
             if stamp is not None:  # written by `spacecoop load`: no need to count a big store again
                 self.version, self.triple_count, self.named_graphs = stamp
             else:
-                self._describe_store(open_backend(BackendSpec("oxigraph-path", path)).store)  # type: ignore[union-attr]
-            return BackendSpec("oxigraph-path", path)
+                self._describe_store(self._inline.store)
+            return spec
         if store not in ("oxigraph", "memory"):
             raise ValueError(f"unknown store {store!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
-        snapshot = self._snapshot()
-        return BackendSpec("oxigraph-memory" if store == "oxigraph" else "rdflib", snapshot)
+        spec = BackendSpec("oxigraph-memory" if store == "oxigraph" else "rdflib", self._snapshot())
+        if store == "oxigraph":
+            # Loaded as the workers load it, so that both list unordered answers alike.
+            self._inline = open_oxigraph(spec)
+        return spec
 
     def sources(self) -> list[Source]:
         return user_sources(self.settings.data_files) if self.settings.data_files else bundled_sources()
@@ -758,7 +788,7 @@ class Engine:
         """Evaluate in this process, without time limits (CLI and tests)."""
         spec = self.prepare()
         if spec is not None:
-            self._local = open_backend(spec)
+            self._local = self._inline or open_backend(spec)
 
     def close(self) -> None:
         if self._pool:
@@ -779,7 +809,7 @@ class Engine:
         if self._remote is not None:
             ans = await self._remote.run(job, t, self.limits)
         elif self._pool is not None:
-            ans = await self._pool.run(replace(job, has_from=has_from(job.query)), t)
+            ans = await self._run_pooled(self._pool, job, t)
         elif self._local is not None:
             ans = await asyncio.to_thread(self._local.run, job, self.limits)
         else:
@@ -787,6 +817,28 @@ class Engine:
         if self._cache is not None and not is_volatile(job.query):
             self._cache.put(key, ans)
         return ans
+
+    async def _run_pooled(self, pool: WorkerPool, job: Job, timeout: float) -> Answer:
+        """In a worker; in this process when the same query was quick there before."""
+        shape = self._shape(job)
+        if shape is not None and shape in self._quick and self._inline is not None:
+            self.inline_answers += 1
+            return self._inline.run(job, self.limits)
+        ans = await pool.run(replace(job, has_from=has_from(job.query)), timeout)
+        if shape is not None and ans.seconds < INLINE_SECONDS:
+            self._quick[shape] = None
+            if len(self._quick) > INLINE_MEMORY:
+                del self._quick[next(iter(self._quick))]
+        return ans
+
+    def _shape(self, job: Job) -> str | None:
+        """The key a quick query is remembered by; None for one whose cost may change
+        between runs (NOW(), RAND() …), that may call out (SERVICE), or whose text the
+        tokenizer cannot read with certainty."""
+        seen = facts(job.query)
+        if self._inline is None or seen.volatile or seen.uses_service or seen.ambiguous:
+            return None
+        return job.shape_key()
 
     def run_sync(self, job: Job) -> Answer:
         """Blocking form of ``run`` for the CLI and tests (no event loop needed)."""
