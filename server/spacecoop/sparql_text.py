@@ -29,20 +29,34 @@ UPDATE_FORMS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE",
 # The character classes follow the SPARQL grammar exactly (WS is only space, tab, CR and
 # LF; a comment ends at CR or LF; IRIREF excludes #x00-#x20): wherever the tokenizer and
 # the engine disagree on where a string, comment or IRI ends, text could hide from it.
+_STRING = (r"'''(?:[^'\\]|\\.|'(?!''))*'''"
+           r'|"""(?:[^"\\]|\\.|"(?!""))*"""'
+           r"""|'(?:[^'\\\n\r]|\\.)*'"""
+           r'|"(?:[^"\\\n\r]|\\.)*"')
+_IRI = r"""<[^<>"{}|^`\\\x00-\x20]*>"""
+_COMMENT = r"\#[^\r\n]*"
+# One match per token that matters (a word, an IRI, a bracket) or whose inside must not be
+# read as query text (a comment, a string), with the run of other text before it taken in
+# the same match, so the scanner crosses it without a Python step: whitespace, ".", digits
+# and such (none can start a token), and variables and local names ("?x", ":label": a name
+# after "?", "$" or ":" is never a keyword). Every match ends on a token (a "<" or quote
+# that starts none is "other"), so the scan is linear and never backtracks.
 _TOKEN = re.compile(
-    r"""
-    (?P<ws>[\ \t\r\n]+)
-  | (?P<comment>\#[^\r\n]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-               |'(?:[^'\\\n\r]|\\.)*'|"(?:[^"\\\n\r]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
-  | (?P<open>[{(\[])
-  | (?P<close>[})\]])
-  | (?P<other>.)
+    rf"""
+    (?:[^A-Za-z_\#'"<{{}}()\[\]?$:]++|[?$:](?:[A-Za-z_][A-Za-z0-9_\-]*+)?+)*+
+    (?:
+        (?P<skip>{_COMMENT}|{_STRING})
+      | (?P<iri>{_IRI})
+      | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
+      | (?P<open>[{{(\[])
+      | (?P<close>[}})\]])
+      | (?P<other>.)
+    )?
     """,
     re.VERBOSE | re.DOTALL,
 )
+_SKIP, _IRI_TOKEN, _WORD, _OPEN, _CLOSE, _OTHER = range(1, 7)  # the groups above, by number
+_WS_RUN = re.compile(r"[\ \t\r\n]+")
 
 
 @dataclass
@@ -128,56 +142,75 @@ def facts(text: str) -> Facts:
     True
     >>> facts("SELECT * { ?s <http://x/a#b> ?o }").ambiguous, facts("SELECT * { FILTER(?a<'>') }").ambiguous
     (False, True)
-    >>> facts("# q\\nASK {  ?s ?p 'a  # b' } # run 2\\n").canonical
-    "ASK { ?s ?p 'a  # b' }"
     """
     out = Facts()
     depth = 0
-    prev_words: list[str] = []
-    pieces: list[str] = []
-    copied_to = 0
+    word1 = word2 = ""  # the last two keywords, with nothing else after them (word1 last)
+    skipped: list[tuple[int, int]] = []  # comments and strings, for the canonical text
     for m in _TOKEN.finditer(text):
-        kind = m.lastgroup
-        if kind in ("ws", "comment"):
-            if m.start() > copied_to:
-                pieces += (text[copied_to:m.start()], " ")
-            copied_to = m.end()
-            continue
-        if kind == "string":
-            continue
-        tok = m.group()
-        if kind == "open":
-            depth += 1
-            out.max_depth = max(out.max_depth, depth)
-        elif kind == "close":
-            depth -= 1
-        elif kind == "word":
-            up = tok.upper()
-            after_colon = m.start() > 0 and text[m.start() - 1] in ":?$"
+        group = m.lastindex
+        if group is None:  # the run of other characters at the end
+            break
+        start = m.start(group)
+        if start > m.start() and not text[m.start():start].isspace():
+            word1 = word2 = ""  # something else (".", "?x" …) stood between two tokens
+        if group == _SKIP:
+            skipped.append((start, m.end()))
+        elif group == _WORD:
+            end = m.end()
+            up = m.group(group).upper()
+            after_colon = start > 0 and text[start - 1] in ":?$"
             if up == "SERVICE" and not after_colon:
                 # Counted even when a ':' follows: Oxigraph reads "SERVICE:x" as a call.
                 out.uses_service = True
                 out.service_targets.append(None)
             # A prefixed name such as ex:select is not a keyword: the ':' follows it.
-            if text[m.end():m.end() + 1] == ":" or after_colon:
-                prev_words = []
+            if after_colon or text[end:end + 1] == ":":
+                word1 = word2 = ""
                 continue
             out.keywords.add(up)
             if not out.form and (up in QUERY_FORMS or up in UPDATE_FORMS):
                 out.form = up
-            prev_words = [*prev_words[-1:], up]
-            continue
-        elif kind == "iri":
-            if (prev_words and prev_words[-1] == "SERVICE") or prev_words[-2:] == ["SERVICE", "SILENT"]:
-                out.service_iris.append(tok[1:-1])
-                out.service_targets[-1] = tok[1:-1]
-            if (prev_words and prev_words[-1] == "FROM") or prev_words[-2:] == ["FROM", "NAMED"]:
-                out.from_iris.append(tok[1:-1])
-            _hidden_in_iri(out, tok[1:-1], depth)
-        prev_words = [] if kind != "iri" else prev_words
-    pieces.append(text[copied_to:])
-    out.canonical = "".join(pieces).strip(" ")
+            word2, word1 = word1, up
+        elif group == _IRI_TOKEN:
+            iri = m.group(group)[1:-1]
+            if word1 == "SERVICE" or (word2, word1) == ("SERVICE", "SILENT"):
+                out.service_iris.append(iri)
+                out.service_targets[-1] = iri
+            if word1 == "FROM" or (word2, word1) == ("FROM", "NAMED"):
+                out.from_iris.append(iri)
+            _hidden_in_iri(out, iri, depth)
+        else:
+            if group == _OPEN:
+                depth += 1
+                out.max_depth = max(out.max_depth, depth)
+            elif group == _CLOSE:
+                depth -= 1
+            word1 = word2 = ""
+    out.canonical = _canonical(text, skipped)
     return out
+
+
+def _canonical(text: str, skipped: list[tuple[int, int]]) -> str:
+    """``text`` with comments and whitespace runs as one space, strings kept as written.
+
+    >>> facts("# q\\nASK {  ?s ?p 'a  # b' } # run 2\\n").canonical
+    "ASK { ?s ?p 'a  # b' }"
+    """
+    pieces: list[str] = []
+    code: list[str] = []  # the text since the last string, comments blanked
+    at = 0
+    for start, end in skipped:
+        code.append(text[at:start])
+        if text[start] == "#":
+            code.append(" ")
+        else:
+            pieces += (_WS_RUN.sub(" ", "".join(code)), text[start:end])
+            code = []
+        at = end
+    code.append(text[at:])
+    pieces.append(_WS_RUN.sub(" ", "".join(code)))
+    return "".join(pieces).strip(" ")
 
 
 def query_form(text: str) -> str:
@@ -228,18 +261,18 @@ def _pattern_start(text: str) -> int | None:
     first_brace_after_form: int | None = None
     depth = 0
     for m in _TOKEN.finditer(text):
-        kind = m.lastgroup
-        if kind == "word" and depth == 0 and text[m.end():m.end() + 1] != ":":
-            up = m.group().upper()
+        group = m.lastindex
+        if group == _WORD and depth == 0 and text[m.end():m.end() + 1] != ":":
+            up = m.group(group).upper()
             seen_form = seen_form or up in QUERY_FORMS
             seen_where = seen_where or (seen_form and up == "WHERE")
-        elif kind == "open" and m.group() == "{":
+        elif group == _OPEN and m.group(group) == "{":
             if seen_where:
-                return m.start()
+                return m.start(group)
             if seen_form and first_brace_after_form is None and depth == 0:
-                first_brace_after_form = m.start()
+                first_brace_after_form = m.start(group)
             depth += 1
-        elif kind == "close" and m.group() == "}":
+        elif group == _CLOSE and m.group(group) == "}":
             depth -= 1
     # CONSTRUCT's first brace is its template, never its pattern.
     if facts(text).form == "CONSTRUCT":
