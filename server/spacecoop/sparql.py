@@ -23,6 +23,7 @@ messages (``middleware.error_body``).
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import re
 import urllib.parse
@@ -154,7 +155,8 @@ def _decode_body(body: bytes, params: dict[str, str]) -> str:
     """A ``application/sparql-query`` body as text, in its declared charset (UTF-8 by default)."""
     charset = params.get("charset", "utf-8")
     try:
-        codecs.lookup(charset)
+        if charset != "utf-8":
+            codecs.lookup(charset)
     except LookupError:
         raise ProtocolError(415, f"unsupported charset {charset[:40]!r}; send the query as UTF-8") from None
     try:
@@ -276,6 +278,8 @@ class Choice:
         return CANONICAL[self.graph_format if self.graph else self.result_format]
 
 
+# Clients send the same few Accept headers again and again: decide once per header.
+@functools.lru_cache(maxsize=256)
 def choose_format(form: str, accept: str | None, format_param: str | None) -> Choice:
     """Pick the answer format from ``format=`` (if given) or ``Accept``; 406 if none fits.
 
