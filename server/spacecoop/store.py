@@ -667,6 +667,8 @@ def read_stamp(path: Path) -> tuple[str, int, tuple[str, ...]] | None:
 # first, under the time limit, so nothing unbounded ever runs in the server process.
 INLINE_SECONDS = 0.002
 INLINE_MEMORY = 4096  # shapes of quick queries remembered (oldest forgotten first)
+
+
 @dataclass
 class Engine:
     """The one query entry point for the server, pages, API, CLI and tests."""
@@ -793,6 +795,7 @@ class Engine:
     def close(self) -> None:
         if self._pool:
             self._pool.close()
+        self._inline = self._local = None  # release the store (a read-only handle on disk)
         if self._remote is not None:
             self._remote.close()
         if self._tmpdir:
