@@ -123,7 +123,6 @@ def test_result_cap_refuses_with_a_clear_message_in_every_format(synthetic: Path
         assert parsed_rows(at_cap.body, fmt) == 10
     finally:
         e.close()
-    e.close()
 
 
 def test_syntax_errors_are_short_and_positioned(eng: Engine) -> None:
