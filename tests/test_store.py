@@ -201,32 +201,29 @@ def test_a_quick_query_runs_in_the_server_process_once_a_worker_has_answered_it(
     assert first == second == third and len(rows(first)) > 3
 
 
-@pytest.mark.parametrize("query", [
-    "SELECT (NOW() AS ?t) (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",  # its cost may change with time
-    "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f }",  # millions of rows: never quick
-])
-def test_volatile_or_slow_queries_always_run_in_a_worker(synthetic: Path, query: str) -> None:
+def inline_answers_after_three_runs(synthetic: Path, query: str, store: str = "oxigraph") -> int:
+    """How many of three runs of ``query`` (each with its own comment) the server process answered."""
     async def scenario() -> int:
-        e = pooled(synthetic)
+        e = pooled(synthetic, store)
         await e.start()
         for i in range(3):
             await e.run(Job(f"{query} # run {i}"))
         e.close()
         return e.inline_answers
 
-    assert asyncio.run(scenario()) == 0
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT (NOW() AS ?t) (COUNT(*) AS ?n) WHERE { ?s ?p ?o }",  # its cost may change with time
+    "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f }",  # millions of rows: never quick
+])
+def test_volatile_or_slow_queries_always_run_in_a_worker(synthetic: Path, query: str) -> None:
+    assert inline_answers_after_three_runs(synthetic, query) == 0
 
 
 def test_the_rdflib_store_never_answers_in_the_server_process(synthetic: Path) -> None:
-    async def scenario() -> int:
-        e = pooled(synthetic, store="memory")
-        await e.start()
-        for i in range(3):
-            await e.run(Job(f"ASK {{ <{MISSION}> ?p ?o }} # run {i}"))
-        e.close()
-        return e.inline_answers
-
-    assert asyncio.run(scenario()) == 0
+    assert inline_answers_after_three_runs(synthetic, f"ASK {{ <{MISSION}> ?p ?o }}", store="memory") == 0
 
 
 def test_loader_reports_syntax_errors_as_file_line_column(tmp_path: Path) -> None:

@@ -159,13 +159,13 @@ def facts(text: str) -> Facts:
         elif group == _WORD:
             end = m.end()
             up = m.group(group).upper()
-            after_colon = start > 0 and text[start - 1] in ":?$"
-            if up == "SERVICE" and not after_colon:
+            # (A name right after "?", "$" or ":" never gets here: the run before a token takes it.)
+            if up == "SERVICE":
                 # Counted even when a ':' follows: Oxigraph reads "SERVICE:x" as a call.
                 out.uses_service = True
                 out.service_targets.append(None)
             # A prefixed name such as ex:select is not a keyword: the ':' follows it.
-            if after_colon or text[end:end + 1] == ":":
+            if text[end:end + 1] == ":":
                 word1 = word2 = ""
                 continue
             out.keywords.add(up)
