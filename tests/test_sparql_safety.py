@@ -387,7 +387,8 @@ def test_streamed_bodies_over_the_limit_are_413(http: httpx.Client, base_url: st
 @pytest.mark.parametrize("query", [
     "SELECT * WHERE " + "{" * 3000 + " ?s ?p ?o " + "}" * 3000,
     "SELECT * WHERE { FILTER(" + "(" * 60_000 + "1" + ")" * 60_000 + ") }",
-    "SELECT * WHERE { BIND(1 AS ?a) FILTER(?a < <x:" + "(" * 5000 + ">) }",
+    # After an operand, "<x:(((…>" is an IRI to a lexer but "<" and a deeply nested call to the engine.
+    "SELECT * WHERE { BIND(1 AS ?a) FILTER(?a<x:" + "(" * 5000 + ">) }",
     "SELECT * WHERE { ?s ?p [ ?q " * 2000 + "]" * 2000 + " }",
 ], ids=["braces", "parentheses", "hidden-in-iri", "blank-nodes"])
 def test_deeply_nested_queries_are_400_and_the_server_survives(http: httpx.Client, base_url: str,

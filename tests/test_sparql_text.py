@@ -45,4 +45,4 @@ def test_keywords_in_comments_strings_and_names_are_not_keywords() -> None:
     seen = facts("PREFIX ex: <http://x/> SELECT ?service WHERE { ?s ex:service 'SERVICE <http://e/>' } "
                  "# SERVICE <http://e/>")
     assert not seen.uses_service and seen.form == "SELECT"
-    assert "SERVICE" not in seen.keywords
+    assert seen.service_targets == [] and not seen.volatile and not seen.has_from

@@ -52,6 +52,21 @@ def path_to_iri(path: str, base: str = config.BASE) -> str:
     return base + path.lstrip("/")
 
 
+def is_iri(value: str) -> bool:
+    """Whether ``value`` is an absolute IRI (as the engine judges it): what a path may name.
+
+    >>> is_iri("https://spacecoop.example/resource/smile"), is_iri("https://spacecoop.example/resource/x>")
+    (True, False)
+    """
+    import pyoxigraph as ox
+
+    try:
+        ox.NamedNode(value)
+    except ValueError:
+        return False
+    return True
+
+
 def entity_iri(slug: str, base: str = config.BASE) -> str:
     """The IRI of the described thing with this slug."""
     return f"{base}{RESOURCE}{slug}"

@@ -25,7 +25,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from spacecoop import describe, exports, iris, jsonld, pages, void
+from spacecoop import describe, exports, iris, jsonld, middleware, pages, void
 from spacecoop.conneg import negotiate
 from spacecoop.store import Engine, Job, QueryError
 
@@ -89,10 +89,9 @@ def etag_for(*parts: str) -> str:
 
 
 def not_modified(request: Request, etag: str) -> bool:
-    """True when the client's ``If-None-Match`` already names this ``etag``."""
-    header = request.headers.get("if-none-match", "")
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return etag in tags or "*" in tags
+    """True when the client's ``If-None-Match`` already names this ``etag`` (of an existing representation)."""
+    inm = request.headers.get("if-none-match")
+    return inm is not None and middleware.etag_match(inm.encode("latin-1"), etag, exists=True)
 
 
 def cached(request: Request, etag: str, make: Callable[[], Response], cache_control: str) -> Response:
@@ -162,7 +161,7 @@ class LinkedData:
     async def resource(self, request: Request, rest: str) -> Response:
         slug, ext = split_extension(rest)
         iri = iris.entity_iri(slug, self.base)
-        if "/" in slug or not await self.exists(iri):
+        if "/" in slug or not iris.is_iri(iri) or not await self.exists(iri):
             return await self.not_found(request, slug)
         return await self._negotiated(request, f"/{iris.RESOURCE}{slug}", ext,
                                       lambda variant: self._entity_variant(request, iri, variant))
@@ -235,13 +234,16 @@ class LinkedData:
         """A named graph's IRI (``{BASE}graph/{stem}``): its triples, or a page listing them."""
         stem, ext = split_extension(rest)
         binding = {"graph": ("uri", iris.path_to_iri(f"/graph/{stem}", self.base))}
-        answer = await self.engine.run(Job(describe.GRAPH_EXISTS, bindings=tuple(binding.items())))
-        if "/" in stem or not orjson.loads(answer.body).get("boolean"):
+        if "/" in stem or not iris.is_iri(binding["graph"][1]) or not await self._graph_exists(binding):
             graphs = [(iris.local_name(g), iris.href(g, self.base)) for g in self.engine.named_graphs]
             return not_found_page(request, "There is no named graph with this IRI.", binding["graph"][1], [],
                                   graphs)
         return await self._negotiated(request, f"/graph/{stem}", ext,
                                       lambda variant: self._graph_variant(request, binding, variant))
+
+    async def _graph_exists(self, binding: dict[str, tuple]) -> bool:
+        answer = await self.engine.run(Job(describe.GRAPH_EXISTS, bindings=tuple(binding.items())))
+        return bool(orjson.loads(answer.body).get("boolean"))
 
     async def _graph_variant(self, request: Request, binding: dict[str, tuple], variant: str) -> Response:
         media, graph_format = VARIANTS[variant]

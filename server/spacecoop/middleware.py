@@ -59,19 +59,26 @@ class _BodyTooLarge(Exception):
     """Raised from ``receive`` when the request body passes the limit."""
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             return bytes(value)
     return None
 
 
-def _etag_match(if_none_match: bytes, tag: str) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2): ``W/"x"`` matches ``"x"``; ``*`` matches all."""
+def etag_match(if_none_match: bytes, tag: str, exists: bool) -> bool:
+    """``If-None-Match`` against ``tag`` (RFC 9110 §13.1.2, weak comparison: ``W/"x"``
+    matches ``"x"``). ``*`` matches only a representation known to ``exist``.
+
+    >>> etag_match(b'W/"a", "b"', '"a"', exists=False), etag_match(b"*", '"a"', exists=False)
+    (True, False)
+    >>> etag_match(b"*", '"a"', exists=True)
+    True
+    """
     wanted = tag.removeprefix("W/")
     for candidate in if_none_match.decode("latin-1").split(","):
         candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+        if (candidate == "*" and exists) or candidate.removeprefix("W/") == wanted:
             return True
     return False
 
@@ -93,7 +100,7 @@ def request_tag(scope: Scope, version: str) -> str | None:
     digest.update(b"\0" + key[1].encode("utf-8", "surrogateescape"))
     digest.update(b"\0" + key[2])
     for name in VARY_HEADERS:
-        digest.update(b"\0" + (_header(scope, name) or b""))
+        digest.update(b"\0" + (header(scope, name) or b""))
     tag = f'W/"{digest.hexdigest()[:24]}"'
     scope[_TAG_MEMO] = (key, tag)
     return tag
@@ -118,18 +125,21 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and (not declared.strip().isdigit() or int(declared) > self.max_body):
             status = 413 if declared.strip().isdigit() else 400
             await self._send_error(scope, send, status, self._too_large_message()
                                    if status == 413 else "invalid Content-Length header")
             return
         tag = request_tag(scope, self.version())
-        inm = _header(scope, b"if-none-match")
-        if tag and inm and _etag_match(inm, tag):
+        inm = header(scope, b"if-none-match")
+        # Before the route runs, only a named tag can match: "*" asks whether the resource
+        # has a representation at all, which the route's answer (200 or not) tells.
+        if tag and inm and etag_match(inm, tag, exists=False):
             await self._send_not_modified(send, tag)
             return
-        started = exceeded = False
+        wildcard = bool(tag and inm and etag_match(inm, tag, exists=True))
+        started = exceeded = replaced = False
         received = 0
 
         async def limited_receive() -> Message:
@@ -143,14 +153,20 @@ class GuardMiddleware:
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, replaced
             if exceeded:  # a route swallowed _BodyTooLarge (e.g. as "cannot parse body"): still 413
                 if not started:
                     started = True
                     await self._send_error(scope, send, 413, self._too_large_message())
                 return
+            if replaced:  # the body of a 200 answered as 304
+                return
             if message["type"] == "http.response.start":
                 started = True
+                if wildcard and message["status"] == 200 and tag:
+                    replaced = True
+                    await self._send_not_modified(send, tag)
+                    return
                 message["headers"] = self._decorate(list(message.get("headers", [])), message["status"], tag)
             await send(message)
 
@@ -196,7 +212,7 @@ class GuardMiddleware:
         body = error_body(status, message)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
-        if _header(scope, b"origin") is not None:
+        if header(scope, b"origin") is not None:
             headers.append((b"access-control-allow-origin", b"*"))
         if status == 413:
             headers.append((b"connection", b"close"))  # the rest of the upload is not read
@@ -234,4 +250,5 @@ def _engine_version(app: FastAPI) -> Callable[[], str]:
     return version
 
 
-__all__ = ["CACHE_CONTROL", "CORS_OPTIONS", "GuardMiddleware", "error_body", "install", "request_tag", "wrap"]
+__all__ = ["CACHE_CONTROL", "CORS_OPTIONS", "GuardMiddleware", "error_body", "etag_match", "header", "install",
+           "request_tag", "wrap"]

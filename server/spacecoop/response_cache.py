@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from spacecoop.cache import BoundedCache
-from spacecoop.middleware import ASGIApp, Message, Receive, Scope, Send, _etag_match, _header, request_tag
+from spacecoop.middleware import ASGIApp, Message, Receive, Scope, Send, etag_match, header, request_tag
 
 MAX_ENTRY_BYTES = 1 << 20
 
@@ -42,15 +42,15 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         # CORS adds Access-Control-Allow-Origin only for requests with an Origin header.
-        key = tag + ("+origin" if _header(scope, b"origin") is not None else "")
+        key = tag + ("+origin" if header(scope, b"origin") is not None else "")
         hit = self.cache.get(key)
         if hit is None:
             # Record GET answers only: a HEAD answer has no body to replay.
             recorder = self._recorder(key, tag, send) if scope["method"] == "GET" else send
             await self.app(scope, receive, recorder)
             return
-        inm = _header(scope, b"if-none-match")
-        if inm and _etag_match(inm, tag):
+        inm = header(scope, b"if-none-match")
+        if inm and etag_match(inm, tag, exists=True):  # a cached 200: the representation exists
             headers = [(k, v) for k, v in hit.headers if k not in (b"content-length", b"content-type")]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})

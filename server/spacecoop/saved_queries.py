@@ -42,11 +42,11 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spacecoop import config, iris
+from spacecoop import config, iris, sparql_text
 from spacecoop.loader import LoadError  # the loader imports this module lazily: no cycle
 
 if TYPE_CHECKING:  # the store imports the loader, which imports us: no runtime import
@@ -83,24 +83,6 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
-# A small SPARQL tokenizer: enough to find the query form, its variables and a top-level
-# ORDER BY while skipping comments, strings and IRIs (which may hold braces and keywords).
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-             |'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")
-  | (?P<iri><[^<>"{}|^`\\\s]*>)
-  | (?P<var>[?$][A-Za-z0-9_]+)
-  | (?P<pname>[A-Za-z_][A-Za-z0-9_.-]*:[A-Za-z0-9_.:%-]*|:[A-Za-z0-9_.:%-]*)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<open>[{(\[])
-  | (?P<close>[})\]])
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
 
 
 # =====================================================================================
@@ -273,47 +255,6 @@ def _params(header: dict[str, Any], path: Path | str) -> tuple[Param, ...]:
     return tuple(out)
 
 
-@dataclass
-class _Scan:
-    form: str = ""
-    variables: set[str] = field(default_factory=set)
-    ordered: bool = False
-
-
-def scan(sparql: str) -> _Scan:
-    """Lexical facts about a query: its form, its variables, and a top-level ORDER BY.
-
-    >>> s = scan("SELECT ?a (COUNT(?b) AS ?n) WHERE { ?a ?p ?b FILTER(?b > ?x) } GROUP BY ?a ORDER BY ?n")
-    >>> s.form, s.ordered, sorted(s.variables)
-    ('SELECT', True, ['a', 'b', 'n', 'p', 'x'])
-    >>> scan("SELECT ?a WHERE { { SELECT ?a WHERE { ?a ?p ?o } ORDER BY ?a LIMIT 1 } }").ordered
-    False
-    """
-    out = _Scan()
-    braces = 0
-    prev = ""
-    for m in _TOKEN.finditer(sparql):
-        kind, tok = m.lastgroup, m.group()
-        if kind in ("ws", "comment"):
-            continue
-        if kind == "var":
-            out.variables.add(tok[1:])
-        elif kind == "word":
-            up = tok.upper()
-            if not out.form and up in ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"):
-                out.form = up
-            elif braces == 0 and up == "BY" and prev == "ORDER":
-                out.ordered = True  # an ORDER BY inside a subquery does not order the answer
-            prev = up
-            continue
-        elif tok == "{":
-            braces += 1
-        elif tok == "}":
-            braces -= 1
-        prev = ""
-    return out
-
-
 def parse(text: str, name: str, path: Path | None = None, base: str | None = None) -> SavedQuery:
     """A SavedQuery from the text of one ``.rq`` file (``name`` is the file stem).
 
@@ -341,8 +282,8 @@ def parse(text: str, name: str, path: Path | None = None, base: str | None = Non
     if base != config.CANONICAL_BASE:  # our own namespaces follow the deployment's base
         body = body.replace(config.CANONICAL_BASE, base)
     params = _params(header, where)
-    facts = scan(body)
-    if not facts.form:
+    facts = sparql_text.facts(body)
+    if facts.form not in sparql_text.QUERY_FORMS:
         raise QueryFileError(where, n + 1, "no SELECT, ASK, CONSTRUCT or DESCRIBE found after the header")
     for p in params:
         if p.name not in facts.variables:
@@ -358,9 +299,7 @@ def parse(text: str, name: str, path: Path | None = None, base: str | None = Non
 def _check_syntax(body: str, where: Path | str, offset: int) -> None:
     import pyoxigraph as ox
 
-    from spacecoop.sparql_text import facts
-
-    if facts(body).uses_service:  # checking would evaluate it, calling out; the engine checks it later
+    if sparql_text.facts(body).uses_service:  # checking would evaluate it, calling out; the engine checks it later
         return
     try:  # parsing needs a store; an empty one answers instantly
         ox.Store().query(body)

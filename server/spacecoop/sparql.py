@@ -11,9 +11,9 @@ no parser:
   required to be UTF-8; ``query`` at most once; ``default-graph-uri`` / ``named-graph-uri``
   passed to the engine, which only looks graphs up in the store;
 * read-only — any update, by any transport, is 403;
-* no outbound requests — ``SERVICE`` is 400 unless every target is in the operator's
-  allow-list (and the workers have no network at all otherwise, see ``sandbox.py``);
-* size and nesting — a query nested deeper than ``max_query_depth`` is 400 before a
+* the rules every query passes (``query_rules``): ``SERVICE`` is 400 unless every target
+  is in the operator's allow-list (and the workers' sandbox lets them reach nothing else,
+  see ``sandbox.py``); a query nested deeper than ``max_query_depth`` is 400 before a
   parser can overflow its stack on it.
 
 Answers are negotiated with ``Accept`` (q-values) or ``format=``. Errors are short JSON
@@ -38,9 +38,10 @@ from rdflib.namespace import DCTERMS, VOID
 from rdflib_endpoint.sparql_router import SparqlRouter
 from rdflib_endpoint.utils import FORMATS
 
-from spacecoop import config, conneg, middleware, pages
+from spacecoop import config, conneg, middleware, pages, query_rules
 from spacecoop.middleware import ASGIApp, Receive, Scope, Send, error_body
-from spacecoop.sparql_text import QUERY_FORMS, UPDATE_FORMS, Facts, facts
+from spacecoop.query_rules import READ_ONLY
+from spacecoop.sparql_text import QUERY_FORMS
 from spacecoop.store import Engine, Job, QueryError
 
 log = logging.getLogger("spacecoop")
@@ -218,46 +219,7 @@ def _graph_iri(value: str, name: str) -> str:
 
 
 def _read_only() -> ProtocolError:
-    return ProtocolError(403, "this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, CLEAR, "
-                              "DROP, CREATE, ADD, MOVE, COPY) is not allowed")
-
-
-# ===================================================================================
-# Checking a query before any engine sees it
-# ===================================================================================
-def check_query(query: str, settings: config.Settings) -> Facts:
-    """Refuse what must never run (updates, SERVICE, deep nesting); return the query's facts."""
-    if not query.strip():
-        raise ProtocolError(400, "the query is empty")
-    if len(query.encode("utf-8", "surrogatepass")) > settings.max_request_bytes:
-        raise ProtocolError(400, f"the query is longer than {settings.max_request_bytes:,} bytes")
-    seen = facts(query)
-    if seen.form in UPDATE_FORMS:
-        raise _read_only()
-    if seen.max_depth > settings.max_query_depth:
-        raise ProtocolError(400, f"the query nests brackets {seen.max_depth} levels deep; "
-                                 f"the limit is {settings.max_query_depth}")
-    _check_service(seen, settings.service_allow_list)
-    return seen
-
-
-def _check_service(seen: Facts, allow_list: Sequence[str]) -> None:
-    """SERVICE is refused unless every call names, literally, an allow-listed endpoint."""
-    if not seen.uses_service and not (allow_list and seen.ambiguous):
-        return
-    if not allow_list:
-        raise ProtocolError(400, "SERVICE (federated query) is disabled on this endpoint: "
-                                 "it never sends requests to other servers")
-    if seen.ambiguous:
-        raise ProtocolError(400, "with federation enabled, write '<' comparisons with spaces around "
-                                 "them: this query could hide a SERVICE call from the allow-list check")
-    for target in seen.service_targets:
-        if target is None:
-            raise ProtocolError(400, "SERVICE must name its endpoint with a full <IRI> "
-                                     "(no variables or prefixed names)")
-        if target not in allow_list:
-            raise ProtocolError(400, f"SERVICE <{target[:200]}> is not allowed; this endpoint may "
-                                     f"federate only with: {', '.join(allow_list)}")
+    return ProtocolError(403, READ_ONLY)
 
 
 # ===================================================================================
@@ -418,7 +380,7 @@ class SpaceCoopSparqlRouter(SparqlRouter):
 
     async def _answer(self, request: Request, req: SparqlRequest) -> Response:
         assert req.query is not None
-        seen = check_query(req.query, self.engine.settings)
+        seen = query_rules.check(req.query, self.engine.settings)
         form = seen.form if seen.form in QUERY_FORMS else ""
         choice = choose_format(form, request.headers.get("accept"), req.format)
         job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs)
@@ -605,5 +567,5 @@ def build_router(engine: Engine) -> APIRouter:
     return router
 
 
-__all__ = ["PATH", "ProtocolError", "SpaceCoopSparqlRouter", "build_router", "check_query", "choose_format",
+__all__ = ["PATH", "ProtocolError", "SpaceCoopSparqlRouter", "build_router", "choose_format",
            "editor_tabs", "front_door", "parse_params", "read_request"]

@@ -1,134 +1,144 @@
-"""Lexical facts about a SPARQL request, found without a full parse.
+"""What a SPARQL request says, read as the engine reads it, before any engine sees it.
 
-The protocol layer needs a few answers before any engine sees the text: which form it
-is (query or update), whether it calls ``SERVICE``, which ``FROM`` graphs it names and how
-deeply it nests. A small tokenizer that skips comments, strings and IRIs answers them in
-linear time, so a crafted 3,000-level query is refused before it can crash a parser.
+The endpoint's safety rules (read-only, no ``SERVICE`` beyond the allow-list, a nesting
+cap, never caching ``NOW()``, remembering a query as quick) rest on facts about the text.
+Those facts are only as good as the agreement between this scanner and the engine on
+where each comment, string, IRI and name ends: text that one reads as a comment and the
+other as a name is text the checks never saw. So the terminals here are those of the
+grammar the engine (Oxigraph 0.5's parser) is generated from, rule for rule: ``PN_LOCAL``
+with its ``PLX`` escapes (``ex:a\\#`` is a name, not a comment), the four string forms
+with exactly their escapes, ``VARNAME``, ``BLANK_NODE_LABEL``, comments to CR or LF, and
+whitespace that is only space, tab, CR and LF. Where the engine's parser is greedy and
+never backtracks, the patterns are possessive too.
+
+Two places where a token depends on context are read every way the engine could read
+them, and the facts are the union over every reading (so they can only err on the side
+of caution):
+
+* ``<`` after something that can end an expression operand is either an IRI or the
+  less-than operator (``FILTER(?a<?b)SERVICE?x#>`` is a SERVICE call to Oxigraph); the
+  scan follows both, as a graph of token start positions that join again (linear: each
+  position is read once).
+* the engine matches keywords by their letters alone, with no word boundary, so
+  ``trueSERVICE``, ``SERVICESILENT``, ``SERVICEex:a``, ``ORDERBYRAND()`` and ``ASKFROM``
+  mean what they spell: a word or prefix that *contains* ``SERVICE`` counts as a call, a
+  word that contains ``FROM`` as a dataset clause, a word that ends in ``NOW`` or ``RAND``
+  as volatile.
 
 >>> query_form("PREFIX ex: <http://ex/> # SELECT in a comment\\n ASK { ?s ?p 'DELETE' }")
 'ASK'
 >>> query_form("insert data { <a> <b> <c> }")
 'INSERT'
->>> facts("SELECT * { SERVICE <http://x/> { ?s ?p ?o } }").service_iris
+>>> facts("SELECT * { SERVICE <http://x/> { ?s ?p ?o } }").service_targets
 ['http://x/']
 >>> facts("SELECT * { { { ?s ?p ?o } } }").max_depth
 3
+>>> facts("PREFIX ex: <http://x/> SELECT * { ?s ?p ex:a\\\\# \\n" + "{" * 99 + "}" * 99 + "}").max_depth
+100
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 QUERY_FORMS = frozenset({"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"})
-# Functions whose value changes from one evaluation to the next: such answers are never cached.
-VOLATILE_FUNCTIONS = frozenset({"NOW", "RAND", "UUID", "STRUUID", "BNODE"})
 UPDATE_FORMS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"})
+_FORMS = tuple(sorted(QUERY_FORMS | UPDATE_FORMS, key=len, reverse=True))  # longest first: "CREATE" before …
+# Functions whose value changes from one evaluation to the next: such answers are never cached.
+# (STRUUID ends in UUID.) BNODE(…) mints a fresh blank node on every run.
+VOLATILE_FUNCTIONS = ("NOW", "RAND", "UUID", "BNODE")
 
-# The character classes follow the SPARQL grammar exactly (WS is only space, tab, CR and
-# LF; a comment ends at CR or LF; IRIREF excludes #x00-#x20): wherever the tokenizer and
-# the engine disagree on where a string, comment or IRI ends, text could hide from it.
-_STRING = (r"'''(?:[^'\\]|\\.|'(?!''))*'''"
-           r'|"""(?:[^"\\]|\\.|"(?!""))*"""'
-           r"""|'(?:[^'\\\n\r]|\\.)*'"""
-           r'|"(?:[^"\\\n\r]|\\.)*"')
-_IRI = r"""<[^<>"{}|^`\\\x00-\x20]*>"""
-_COMMENT = r"\#[^\r\n]*"
-# One match per token that matters (a word, an IRI, a bracket) or whose inside must not be
-# read as query text (a comment, a string), with the run of other text before it taken in
-# the same match, so the scanner crosses it without a Python step: whitespace, ".", digits
-# and such (none can start a token), and variables and local names ("?x", ":label": a name
-# after "?", "$" or ":" is never a keyword). Every match ends on a token (a "<" or quote
-# that starts none is "other"), so the scan is linear and never backtracks.
+# --- The grammar's terminals (SPARQL 1.1 §19.8, as Oxigraph 0.5's parser spells them) ----
+_PN_CHARS_BASE = ("A-Za-z\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C-\u200D"
+                  "\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD")
+_PN_CHARS_U = _PN_CHARS_BASE + "_"
+_PN_CHARS = _PN_CHARS_U + r"\-0-9\u00B7\u0300-\u036F\u203F-\u2040"
+_VARNAME = rf"[{_PN_CHARS_U}0-9][{_PN_CHARS_U}0-9\u00B7\u0300-\u036F\u203F-\u2040]*+"
+_PLX = r"%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?#@%]"
+# The engine takes one run of dots inside a local name (a second one ends the name).
+_PN_LOCAL = rf"(?>[{_PN_CHARS_U}:0-9]|{_PLX})(?>[{_PN_CHARS}:]|{_PLX})*+(?>\.++(?>[{_PN_CHARS}:]|{_PLX})++)?+"
+_PN_PREFIX = rf"[{_PN_CHARS_BASE}][{_PN_CHARS}]*+(?>\.++[{_PN_CHARS}]++)*+"
+_ESCAPE = r"\\[tbnrf\"'\\]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
+_STRING = (rf"'''(?>(?>''|')?+(?>[^'\\]|{_ESCAPE}))*+'''"
+           rf'|"""(?>(?>""|")?+(?>[^"\\]|{_ESCAPE}))*+"""'
+           rf"|'(?>[^'\\\n\r]|{_ESCAPE})*+'"
+           rf'|"(?>[^"\\\n\r]|{_ESCAPE})*+"')
+# Every IRI the engine could accept (it takes "<" up to the first ">", unescapes \u and \U,
+# then parses an IRI, which none of these characters may be in).
+_IRI = re.compile(r"""<(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*+>""")
+# "scheme://" cannot follow a "<" operator: "http: / /" is a syntax error, so such a
+# token is an IRI in every reading.
+_CLEARLY_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*+://")
+
 _TOKEN = re.compile(
     rf"""
-    (?:[^A-Za-z_\#'"<{{}}()\[\]?$:]++|[?$:](?:[A-Za-z_][A-Za-z0-9_\-]*+)?+)*+
-    (?:
-        (?P<skip>{_COMMENT}|{_STRING})
-      | (?P<iri>{_IRI})
-      | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
-      | (?P<open>[{{(\[])
-      | (?P<close>[}})\]])
-      | (?P<other>.)
-    )?
+      (?P<ws>[\ \t\r\n]++)
+    | (?P<comment>\#[^\r\n]*+)
+    | (?P<string>{_STRING})
+    | (?P<var>[?$]{_VARNAME})
+    | (?P<bnode>_:[{_PN_CHARS_U}0-9][{_PN_CHARS}]*+(?>\.++[{_PN_CHARS}]++)*+)
+    | (?P<pname>(?:{_PN_PREFIX})?+:(?:{_PN_LOCAL})?+)
+    | (?P<word>[A-Za-z][A-Za-z0-9_]*+)
+    | (?P<lang>@[A-Za-z]++(?:-[A-Za-z0-9]++)*+)
+    | (?P<number>(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+\-]?[0-9]++)?+)
+    | (?P<lt><)
+    | (?P<gt2>>>)
+    | (?P<open>[{{(\[])
+    | (?P<close>[}})\]])
+    | (?P<other>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
-_SKIP, _IRI_TOKEN, _WORD, _OPEN, _CLOSE, _OTHER = range(1, 7)  # the groups above, by number
-_WS_RUN = re.compile(r"[\ \t\r\n]+")
+_OPERAND_KINDS = frozenset({"string", "var", "pname", "lang", "number", "iri", "close", "gt2"})
 
 
 @dataclass
 class Facts:
-    """What the tokenizer saw.
+    """What the scan found, over every reading the engine could make of the text.
 
-    ``service_targets`` has one entry per ``SERVICE`` keyword: the absolute or relative
-    IRI written right after it (``SILENT`` skipped), or None when anything else follows
-    (a variable, a prefixed name) or when the keyword was found hidden where the
-    tokenizer and a real parser could disagree (see ``_hidden_in_iri``). ``ambiguous``
-    is True when some ``<…>`` could also be read as a ``<`` operator followed by text
-    this tokenizer did not examine as query text.
+    ``service_targets`` has one entry per ``SERVICE`` call: the IRI written right after it
+    (``SILENT`` skipped, ``\\u`` escapes decoded), or None when anything else follows (a
+    variable, a prefixed name) or when the call is spelt inside a longer word.
+    ``ambiguous`` is True when some ``<`` could be read two ways; ``canonical`` is then the
+    text as sent, otherwise the text with each run of whitespace and comments as one space
+    (two texts with the same ``canonical`` are the same sequence of tokens).
     """
 
     form: str = ""
-    service_iris: list[str] = field(default_factory=list)
     uses_service: bool = False
-    from_iris: list[str] = field(default_factory=list)
-    max_depth: int = 0
-    keywords: set[str] = field(default_factory=set)
     service_targets: list[str | None] = field(default_factory=list)
+    has_from: bool = False
+    volatile: bool = False  # NOW(), RAND() …: the answer may differ between two runs
+    max_depth: int = 0
+    variables: set[str] = field(default_factory=set)
+    ordered: bool = False  # a top-level ORDER BY (one inside a subquery does not order the answer)
     ambiguous: bool = False
-    # The text with each run of whitespace and comments as one space (and none at the
-    # ends): two texts with the same ``canonical`` form are the same query.
     canonical: str = ""
 
-    @property
-    def volatile(self) -> bool:
-        """True when the answer may differ between two runs on the same graph (NOW(), RAND() …)."""
-        return not VOLATILE_FUNCTIONS.isdisjoint(self.keywords)
+
+@dataclass(frozen=True)
+class _At:
+    """The scan's state where a token starts (joined by taking the most cautious value)."""
+
+    depth: int = 0
+    braces: int = 0
+    operand: bool = False  # what came before could end an expression operand
+    service: bool = False  # a SERVICE (or SERVICE SILENT) waits for its target
+    order: bool = False  # the word before was ORDER
+
+    def join(self, other: _At) -> _At:
+        return _At(max(self.depth, other.depth), max(self.braces, other.braces), self.operand or other.operand,
+                   self.service or other.service, self.order or other.order)
 
 
-# An IRI-looking token is a "<" operator followed by more text when the engine reads it
-# inside an expression: ``FILTER(?a<?b)SERVICE?x#>`` is an IRI to a lexer but a SERVICE
-# call to Oxigraph. Such tokens are checked for what they could hide. A token that starts
-# with "scheme://" cannot be an expression ("x: / /" is a syntax error), so it is an IRI.
-_HIDDEN_SERVICE = re.compile(r"(?<![A-Za-z0-9_/:?$#=&%~@+\-])SERVICE[?$:][^#]*#", re.IGNORECASE)
-_CLEARLY_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-_DESYNC_CHARS = frozenset("'#()?$[]")
-
-
-def _bracket_depth(text: str) -> int:
-    """The deepest bracket nesting inside ``text`` (closing brackets never go below 0)."""
-    depth = deepest = 0
-    for ch in text:
-        if ch in "([":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in ")]" and depth:
-            depth -= 1
-    return deepest
-
-
-def _hidden_in_iri(out: Facts, interior: str, depth: int) -> None:
-    """Account for what an IRI-looking token could hide if the engine reads it otherwise."""
-    out.max_depth = max(out.max_depth, depth + _bracket_depth(interior))
-    if _HIDDEN_SERVICE.search(interior):
-        out.uses_service = True
-        out.service_targets.append(None)
-    if not _CLEARLY_IRI.match(interior) and not _DESYNC_CHARS.isdisjoint(interior):
-        out.ambiguous = True
-
-
-# One request's text is asked about several times (protocol checks, cacheability, the
+# One request's text is asked about several times (protocol checks, the cache key, the
 # worker's dataset rules); scanning it once per process is enough. Callers only read Facts.
 @functools.lru_cache(maxsize=512)
 def facts(text: str) -> Facts:
-    """Tokenize ``text`` once and collect the facts the protocol layer needs (read-only, memoized).
-
-    For safety decisions the answers err on the side of caution: ``SERVICE:x`` (a
-    SERVICE call with an empty-prefix name) counts as SERVICE, and so does the word
-    hidden inside an IRI-looking token that an engine could read as an expression.
+    """Scan ``text`` and collect the facts the safety rules need (read-only, memoized).
 
     >>> facts("PREFIX : <http://x/> SELECT * { SERVICE:e { ?s ?p ?o } }").service_targets
     [None]
@@ -138,57 +148,140 @@ def facts(text: str) -> Facts:
     ['http://x/', None]
     >>> facts("SELECT ?service { ?service <http://x/service> ?o }").uses_service
     False
-    >>> facts("SELECT * { FILTER(?a < <x:" + "(" * 50 + ">) }").max_depth > 50
-    True
+    >>> facts("SELECT * { ?s ?p trueSERVICE <http://x/> {} }").service_targets
+    ['http://x/']
+    >>> facts("SELECT * { ?s ?p ?o } ORDERBYRAND()").volatile, facts("ASKFROM<http://g/>{}").has_from
+    (True, True)
     >>> facts("SELECT * { ?s <http://x/a#b> ?o }").ambiguous, facts("SELECT * { FILTER(?a<'>') }").ambiguous
     (False, True)
     """
     out = Facts()
-    depth = 0
-    word1 = word2 = ""  # the last two keywords, with nothing else after them (word1 last)
-    skipped: list[tuple[int, int]] = []  # comments and strings, for the canonical text
-    for m in _TOKEN.finditer(text):
-        group = m.lastindex
-        if group is None:  # the run of other characters at the end
+    skipped: list[tuple[int, int]] = []  # comments and strings, for ``canonical`` (one reading only)
+    pending: dict[int, _At] = {}
+    queue: list[int] = []
+    pos, at, end = 0, _At(), len(text)
+    while True:
+        steps = _step(text, pos, at, out, skipped)
+        if len(steps) > 1:
+            out.ambiguous = True
+        for nxt, state in steps:
+            if nxt >= end:
+                if state.service:  # SERVICE with nothing after it
+                    out.service_targets.append(None)
+            elif nxt in pending:
+                pending[nxt] = pending[nxt].join(state)
+            else:
+                pending[nxt] = state
+                heapq.heappush(queue, nxt)
+        if not queue:
             break
-        start = m.start(group)
-        if start > m.start() and not text[m.start():start].isspace():
-            word1 = word2 = ""  # something else (".", "?x" …) stood between two tokens
-        if group == _SKIP:
-            skipped.append((start, m.end()))
-        elif group == _WORD:
-            end = m.end()
-            up = m.group(group).upper()
-            # (A name right after "?", "$" or ":" never gets here: the run before a token takes it.)
-            if up == "SERVICE":
-                # Counted even when a ':' follows: Oxigraph reads "SERVICE:x" as a call.
-                out.uses_service = True
-                out.service_targets.append(None)
-            # A prefixed name such as ex:select is not a keyword: the ':' follows it.
-            if text[end:end + 1] == ":":
-                word1 = word2 = ""
-                continue
-            out.keywords.add(up)
-            if not out.form and (up in QUERY_FORMS or up in UPDATE_FORMS):
-                out.form = up
-            word2, word1 = word1, up
-        elif group == _IRI_TOKEN:
-            iri = m.group(group)[1:-1]
-            if word1 == "SERVICE" or (word2, word1) == ("SERVICE", "SILENT"):
-                out.service_iris.append(iri)
-                out.service_targets[-1] = iri
-            if word1 == "FROM" or (word2, word1) == ("FROM", "NAMED"):
-                out.from_iris.append(iri)
-            _hidden_in_iri(out, iri, depth)
-        else:
-            if group == _OPEN:
-                depth += 1
-                out.max_depth = max(out.max_depth, depth)
-            elif group == _CLOSE:
-                depth -= 1
-            word1 = word2 = ""
-    out.canonical = _canonical(text, skipped)
+        pos = heapq.heappop(queue)
+        at = pending.pop(pos)
+    out.canonical = text if out.ambiguous else _canonical(text, skipped)
     return out
+
+
+def _step(text: str, pos: int, at: _At, out: Facts, skipped: list[tuple[int, int]]) -> list[tuple[int, _At]]:
+    """The token at ``pos``: record what it says in ``out``; return where the next token
+    may start, with the state there (more than one place for an ambiguous ``<``)."""
+    m = _TOKEN.match(text, pos)
+    assert m is not None  # "other" matches any character
+    kind = m.lastgroup or "other"
+    if kind == "ws":
+        return [(m.end(), at)]
+    if kind == "comment":
+        skipped.append((pos, m.end()))
+        return [(m.end(), at)]
+    if kind == "lt":
+        return _less_than(text, pos, at, out)
+    if kind == "word":
+        return [(m.end(), _word(m.group(), at, out))]
+    if kind == "string":
+        skipped.append((pos, m.end()))
+    elif kind == "pname":
+        prefix = m.group().split(":", 1)[0].upper()
+        if "SERVICE" in prefix:  # "SERVICEex:a" is SERVICE ex:a to the engine
+            out.uses_service = True
+            out.service_targets.append(None)
+        if "FROM" in prefix and out.form and at.depth == 0:
+            out.has_from = True
+    elif kind == "var":
+        out.variables.add(m.group()[1:])
+    elif kind == "open":
+        return [(m.end(), replace(_after(at, out, kind), depth=at.depth + 1,
+                                  braces=at.braces + (m.group() == "{")))]
+    elif kind in ("close", "gt2"):
+        return [(m.end(), replace(_after(at, out, kind), depth=max(at.depth - 1, 0),
+                                  braces=max(at.braces - (m.group() == "}"), 0)))]
+    return [(m.end(), _after(at, out, kind))]
+
+
+def _after(at: _At, out: Facts, kind: str) -> _At:
+    """The state after a token of ``kind`` that is not a word: a waiting SERVICE gets no IRI."""
+    if at.service:
+        out.service_targets.append(None)
+    new = _At(at.depth, at.braces, kind in _OPERAND_KINDS)
+    if kind == "open":
+        out.max_depth = max(out.max_depth, at.depth + 1)
+    return new
+
+
+def _word(word: str, at: _At, out: Facts) -> _At:
+    up = word.upper()
+    if not out.form:
+        out.form = next((f for f in _FORMS if up.startswith(f)), "")
+    service = False
+    if "SERVICE" in up:
+        out.uses_service = True
+        if at.service:
+            out.service_targets.append(None)
+        if up.endswith(("SERVICE", "SERVICESILENT")):
+            service = True
+        else:
+            out.service_targets.append(None)
+    elif at.service:
+        if up == "SILENT":
+            service = True
+        else:
+            out.service_targets.append(None)
+    if "FROM" in up and at.depth == 0:
+        out.has_from = True
+    if up.endswith(VOLATILE_FUNCTIONS):
+        out.volatile = True
+    if at.braces == 0 and ((at.order and up == "BY") or "ORDERBY" in up):
+        out.ordered = True
+    return _At(at.depth, at.braces, up.endswith(("TRUE", "FALSE")), service, up.endswith("ORDER"))
+
+
+def _less_than(text: str, pos: int, at: _At, out: Facts) -> list[tuple[int, _At]]:
+    """``<``: an IRI, the less-than operator, or ``<<``, as the engine could read it here."""
+    steps: list[tuple[int, _At]] = []
+    iri = _IRI.match(text, pos)
+    if iri is not None:
+        if at.service:
+            out.service_targets.append(_unescape(iri.group()[1:-1]))
+        steps.append((iri.end(), _At(at.depth, at.braces, True)))
+    if text.startswith("<<", pos):  # a quoted or reified triple opens
+        steps.append((pos + 2, replace(_after(at, out, "open"), depth=at.depth + 1)))
+    if iri is None or (at.operand and not _CLEARLY_IRI.match(text, pos)):
+        if iri is not None and at.service:
+            out.service_targets.append(None)
+        steps.append((pos + 1, _At(at.depth, at.braces)))
+    return steps
+
+
+def _unescape(iri: str) -> str:
+    r"""An IRI's ``\u``/``\U`` escapes decoded, as the engine decodes them before it calls out.
+
+    >>> _unescape(r"http:\u002F\u002F127.0.0.1/")
+    'http://127.0.0.1/'
+    """
+    if "\\" not in iri:
+        return iri
+    return re.sub(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})", lambda m: chr(int(m[1] or m[2], 16)), iri)
+
+
+_WS_RUN = re.compile(r"[\ \t\r\n]+")
 
 
 def _canonical(text: str, skipped: list[tuple[int, int]]) -> str:
@@ -236,7 +329,7 @@ def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
     """Bind variables by opening the query pattern with a ``VALUES`` block.
 
     ``bindings`` pairs a variable name with a term already written in N-Triples syntax
-    (built from validated values, never from raw input). The block goes right after the
+    (built from validated terms, never from raw input). The block goes right after the
     ``{`` that opens the WHERE pattern, so the binding holds throughout the pattern, also
     for variables the query does not project.
 
@@ -255,24 +348,36 @@ def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
     return text[:at + 1] + block + text[at + 1:]
 
 
+def _tokens(text: str) -> list[tuple[str, int, str]]:
+    """(kind, offset, text) of each token along the first reading (an IRI where one fits)."""
+    out: list[tuple[str, int, str]] = []
+    pos = 0
+    while pos < len(text):
+        iri = _IRI.match(text, pos) if text[pos] == "<" else None
+        m = iri or _TOKEN.match(text, pos)
+        assert m is not None
+        out.append(("iri" if iri else m.lastgroup or "other", pos, m.group()))
+        pos = m.end()
+    return out
+
+
 def _pattern_start(text: str) -> int | None:
     """Offset of the ``{`` opening the query pattern (after WHERE, else after the form)."""
     seen_form = seen_where = False
     first_brace_after_form: int | None = None
     depth = 0
-    for m in _TOKEN.finditer(text):
-        group = m.lastindex
-        if group == _WORD and depth == 0 and text[m.end():m.end() + 1] != ":":
-            up = m.group(group).upper()
+    for kind, offset, token in _tokens(text):
+        if kind == "word" and depth == 0:
+            up = token.upper()
             seen_form = seen_form or up in QUERY_FORMS
             seen_where = seen_where or (seen_form and up == "WHERE")
-        elif group == _OPEN and m.group(group) == "{":
+        elif kind == "open" and token == "{":
             if seen_where:
-                return m.start(group)
+                return offset
             if seen_form and first_brace_after_form is None and depth == 0:
-                first_brace_after_form = m.start(group)
+                first_brace_after_form = offset
             depth += 1
-        elif group == _CLOSE and m.group(group) == "}":
+        elif kind == "close" and token == "}":
             depth -= 1
     # CONSTRUCT's first brace is its template, never its pattern.
     if facts(text).form == "CONSTRUCT":

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import multiprocessing as mp
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,12 +35,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from spacecoop import channel, config, results
+from spacecoop import channel, config, query_rules, results
 from spacecoop.cache import BoundedCache
 from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+from spacecoop.query_rules import QueryError
 from spacecoop.sparql_text import facts, is_volatile
 
 T = TypeVar("T")
+log = logging.getLogger("spacecoop")
 
 RESULT_MEDIA_TYPES = {
     "json": "application/sparql-results+json",
@@ -56,15 +60,6 @@ GRAPH_MEDIA_TYPES = {
 }
 
 
-class QueryError(Exception):
-    """A query that cannot be answered; ``status`` is the HTTP status to send."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Job:
     """One query to run. Bindings are validated terms (see ``results.Term``), never text."""
@@ -76,7 +71,7 @@ class Job:
     named_graphs: tuple[str, ...] = ()
     bindings: tuple[tuple[str, tuple], ...] = ()
     # Whether the text has FROM / FROM NAMED clauses, filled in by the server (which has
-    # already tokenized the text) so that a worker need not scan it again; None: unknown.
+    # already scanned the text) so that a worker need not scan it again; None: unknown.
     has_from: bool | None = None
 
     def cache_key(self) -> str:
@@ -162,16 +157,10 @@ def _oxigraph_dataset(job: Job) -> dict[str, Any]:
     if job.default_graphs or job.named_graphs:
         return {"default_graph": [ox.NamedNode(g) for g in job.default_graphs],
                 "named_graphs": [ox.NamedNode(g) for g in job.named_graphs]}
-    names_own_dataset = job.has_from if job.has_from is not None else has_from(job.query)
+    names_own_dataset = job.has_from if job.has_from is not None else facts(job.query).has_from
     if names_own_dataset:
         return {}
     return {"use_default_graph_as_union": True}
-
-
-def has_from(query: str) -> bool:
-    """True when the query names its own dataset (FROM / FROM NAMED)."""
-    seen = facts(query)
-    return bool(seen.from_iris) or "FROM" in seen.keywords
 
 
 class RdflibBackend:
@@ -276,12 +265,37 @@ def _ox_term(t: tuple) -> Any:
 def bound_query(job: Job) -> str:
     """The job's query with its bindings as a leading VALUES block of validated terms.
 
-    One mechanism for every backend (Oxigraph, rdflib, remote): terms are written in
-    N-Triples syntax by ``results.term_syntax``, so a value can never become query text.
+    One mechanism for every backend (Oxigraph, rdflib, remote): each value becomes an RDF
+    term first (pyoxigraph refuses an IRI, language tag or blank node that is not one) and
+    is written by pyoxigraph in N-Triples syntax, so a value can never become query text.
     """
     from spacecoop.sparql_text import with_values
 
-    return with_values(job.query, tuple((k, results.term_syntax(t)) for k, t in job.bindings))
+    if not job.bindings:
+        return job.query
+    return with_values(job.query, tuple((k, _term_text(k, t)) for k, t in job.bindings))
+
+
+def _term_text(name: str, term: tuple) -> str:
+    """One binding as N-Triples, from a validated term; 400 for a value that is no RDF term.
+
+    >>> _term_text("m", ("uri", "http://x/a"))
+    '<http://x/a>'
+    >>> try:
+    ...     _term_text("m", ("uri", "http://x/a> } SERVICE <http://y/"))
+    ... except QueryError as err:
+    ...     print(err.status, err.message)
+    400 ?m is not a valid RDF term
+    """
+    if not _VARIABLE.match(name):
+        raise QueryError(400, f"{name[:40]!r} is not a variable name")
+    try:
+        return str(_ox_term(term))
+    except (ValueError, TypeError, IndexError):
+        raise QueryError(400, f"?{name} is not a valid RDF term") from None
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _capped(items: Iterable[T], limits: Limits) -> list[T]:
@@ -418,6 +432,7 @@ class BackendSpec:
     kind: str  # "oxigraph-memory" | "oxigraph-path" | "rdflib"
     path: str
     offline: bool = True  # no network for the worker (see sandbox.py); False only for SERVICE allow-lists
+    query_memory: int = 0  # bytes a query may allocate beyond the opened store (0: no limit)
 
 
 def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
@@ -452,6 +467,8 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
         from spacecoop.sandbox import forbid_network
 
         forbid_network()  # Oxigraph fetches SERVICE URLs itself: make that impossible
+    if spec.query_memory:
+        limit_memory(spec.query_memory)
     channel.send(sock, ("ready",))
     while True:
         try:
@@ -466,12 +483,37 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
             reply = ("error", err.status, err.message)
         except RecursionError:
             reply = ("error", 400, "the query is nested too deeply")
+        except MemoryError:
+            reply = ("error", 422, _TOO_MUCH_MEMORY.format(mb=spec.query_memory >> 20))
         except Exception as err:  # never leak internals; the message is a short summary
             reply = ("error", 500, f"query failed: {type(err).__name__}")
         try:
             channel.send(sock, reply)
         except OSError:  # the server has gone (or replaced this worker): nothing to answer
             return
+
+
+_TOO_MUCH_MEMORY = ("the query was stopped: it needed more than the {mb:,} MB of memory a query may use; "
+                    "simplify it or add a LIMIT")
+
+
+def limit_memory(allowance: int) -> None:
+    """Let this process allocate at most ``allowance`` bytes more than it holds now.
+
+    RLIMIT_DATA counts the heap and private anonymous mappings (Linux ≥ 4.7), which is
+    where a query's intermediate results live, and not the store's files mapped from disk.
+    Past it, Python raises MemoryError and the engine's allocator aborts the process.
+    """
+    import resource
+
+    try:
+        status = Path("/proc/self/status").read_text()
+        held = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmData:"))) * 1024
+    except (OSError, StopIteration, ValueError):
+        held = 0
+    limit = held + allowance
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 # ===================================================================================
@@ -601,8 +643,9 @@ class WorkerPool:
             raise QueryError(503, f"the query timed out: it was stopped at the {timeout:g} s time limit; "
                                   "simplify it or add a LIMIT") from None
         except (EOFError, OSError):
-            self._replace(w)  # the worker died (e.g. a stack overflow on a crafted query)
-            raise QueryError(400, "the query could not be evaluated (the engine rejected it)") from None
+            err = await self._death(w)
+            self._replace(w)
+            raise err from None
         except asyncio.CancelledError:  # client went away: the worker may still be busy
             self._replace(w)
             raise
@@ -618,6 +661,18 @@ class WorkerPool:
         if msg[0] == "ok":
             return msg[1]
         raise QueryError(msg[1], msg[2])
+
+    async def _death(self, w: _Worker) -> QueryError:
+        """What to tell the client whose query's worker stopped under it."""
+        for _ in range(40):  # the process is ending: its exit status comes within a few ms
+            if w.process.exitcode is not None:
+                break
+            await asyncio.sleep(0.005)
+        code = w.process.exitcode
+        log.warning("a query worker stopped during a query (exit status %s); replacing it", code)
+        if code == -signal.SIGABRT:  # the engine's allocator gives up past the memory limit
+            return QueryError(422, _TOO_MUCH_MEMORY.format(mb=self.spec.query_memory >> 20))
+        return QueryError(503, "the query's worker stopped; try again")
 
     def _replace(self, w: _Worker) -> None:
         w.kill()
@@ -663,8 +718,9 @@ def read_stamp(path: Path) -> tuple[str, int, tuple[str, ...]] | None:
 # A query that a worker answered within INLINE_SECONDS is answered in the server process
 # the next time it comes (whatever its comments and spacing): the graph is read-only, so
 # the same query costs the same again, and for such a query the hop to a worker (two
-# process wake-ups) costs more than the query. Every query proves itself in a worker
-# first, under the time limit, so nothing unbounded ever runs in the server process.
+# process wake-ups) costs more than the query. The server process then runs the job the
+# worker ran, not the new text: nothing runs here that has not proved itself in a worker
+# first, under the time limit, however the new text is spelt.
 INLINE_SECONDS = 0.002
 INLINE_MEMORY = 4096  # shapes of quick queries remembered (oldest forgotten first)
 
@@ -682,7 +738,7 @@ class Engine:
     _local: OxigraphBackend | RdflibBackend | None = None
     _cache: BoundedCache[Answer] | None = None
     _inline: OxigraphBackend | None = None
-    _quick: dict[str, None] = field(default_factory=dict)
+    _quick: dict[str, Job] = field(default_factory=dict)  # shape → the job a worker answered quickly
     inline_answers: int = 0  # answered in the server process (see INLINE_SECONDS)
     _tmpdir: str | None = None
     _launcher: threading.Thread | None = None
@@ -782,7 +838,8 @@ class Engine:
     def _spawn_pool(self) -> None:
         spec = self.prepare()
         if spec is not None:
-            spec = replace(spec, offline=not self.settings.service_allow_list)
+            spec = replace(spec, offline=not self.settings.service_allow_list,
+                           query_memory=self.settings.query_memory_mb << 20)
             self._pool = WorkerPool(spec, self.settings.workers, self.limits)
             self._pool.spawn()
 
@@ -803,8 +860,17 @@ class Engine:
             self._tmpdir = None
 
     # -- queries --------------------------------------------------------------------
+    def admit(self, job: Job) -> Job:
+        """The job as it will run: bindings written in as validated terms, and the text
+        passed through the rules every query obeys (``query_rules``), whichever route sent it."""
+        if job.bindings:
+            job = replace(job, query=bound_query(job), bindings=())
+        query_rules.check(job.query, self.settings)
+        return job
+
     async def run(self, job: Job, timeout: float | None = None) -> Answer:
         """Answer a query (from the cache when the same job was answered before)."""
+        job = self.admit(job)
         key = job.cache_key()
         if self._cache is not None and (hit := self._cache.get(key)) is not None:
             return hit
@@ -822,22 +888,28 @@ class Engine:
         return ans
 
     async def _run_pooled(self, pool: WorkerPool, job: Job, timeout: float) -> Answer:
-        """In a worker; in this process when the same query was quick there before."""
+        """In a worker; in this process when the same query was quick there before.
+
+        What runs in this process is never the new text itself but the very job a worker
+        answered quickly (remembered by its shape): whatever a text looks like, nothing
+        evaluates here that has not already run, under the time limit, in a worker.
+        """
         shape = self._shape(job)
-        if shape is not None and shape in self._quick and self._inline is not None:
+        if shape is not None and self._inline is not None and (proven := self._quick.get(shape)) is not None:
             self.inline_answers += 1
-            return self._inline.run(job, self.limits)
-        ans = await pool.run(replace(job, has_from=has_from(job.query)), timeout)
+            return self._inline.run(proven, self.limits)
+        job = replace(job, has_from=facts(job.query).has_from)
+        ans = await pool.run(job, timeout)
         if shape is not None and ans.seconds < INLINE_SECONDS:
-            self._quick[shape] = None
+            self._quick[shape] = job
             if len(self._quick) > INLINE_MEMORY:
                 del self._quick[next(iter(self._quick))]
         return ans
 
     def _shape(self, job: Job) -> str | None:
         """The key a quick query is remembered by; None for one whose cost may change
-        between runs (NOW(), RAND() …), that may call out (SERVICE), or whose text the
-        tokenizer cannot read with certainty."""
+        between runs (NOW(), RAND() …), that may call out (SERVICE), or that the scan
+        could read more than one way."""
         seen = facts(job.query)
         if self._inline is None or seen.volatile or seen.uses_service or seen.ambiguous:
             return None
@@ -846,7 +918,7 @@ class Engine:
     def run_sync(self, job: Job) -> Answer:
         """Blocking form of ``run`` for the CLI and tests (no event loop needed)."""
         if self._local is not None:
-            return self._local.run(job, self.limits)
+            return self._local.run(self.admit(job), self.limits)
         return asyncio.run(self.run(job))
 
     async def select(self, query: str, **bindings: tuple) -> list[dict[str, tuple]]:
