@@ -123,6 +123,9 @@ class Settings:
     )
     cache_entries: int = field(default_factory=lambda: _env_int("SPACECOOP_CACHE_ENTRIES", 512))
     cache_bytes: int = field(default_factory=lambda: _env_int("SPACECOOP_CACHE_BYTES", 64 * 1024 * 1024))
+    # Memory one query may take in its worker, on top of the store the worker holds: past
+    # it the worker stops, is replaced, and the client is told (422).
+    query_memory_mb: int = field(default_factory=lambda: _env_int("SPACECOOP_QUERY_MEMORY_MB", 1024))
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some settings changed (CLI flags override the environment)."""
