@@ -46,3 +46,49 @@ def test_keywords_in_comments_strings_and_names_are_not_keywords() -> None:
                  "# SERVICE <http://e/>")
     assert not seen.uses_service and seen.form == "SELECT"
     assert seen.service_targets == [] and not seen.volatile and not seen.has_from
+
+
+# The spellings that once read differently to the scanner and to the engine.
+@pytest.mark.parametrize("text,targets", [
+    ("PREFIX ex: <http://x/> SELECT * { OPTIONAL { ?s ?p ex:a\\# } \n SERVICE <http://h/> { } }", ["http://h/"]),
+    ("PREFIX ex: <http://x/> SELECT * { ?s ?p ex:a\\' . SERVICE <http://h/> { } } # '", ["http://h/"]),
+    ("SELECT * { ?s ?p trueSERVICE <http://h/> { } }", ["http://h/"]),
+    ("SELECT * { SERVICESILENT <http://h/> { } }", ["http://h/"]),
+    ("PREFIX ex: <http://h/> SELECT * { SERVICEex:a { } }", [None]),
+    ("SELECT * { SERVICE <http:\\u002F\\u002Fh/> { } }", ["http://h/"]),
+    ("SELECT * { SERVICE #\n <http://h/> { } }", ["http://h/"]),
+    ("SELECT * { SERVICE SILENT ?e { } }", [None]),
+    ("SELECT * { SERVICE", [None]),
+])
+def test_every_service_call_the_engine_would_make_is_seen(text: str, targets: list[str | None]) -> None:
+    seen = facts(text)
+    assert seen.uses_service and seen.service_targets == targets
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT * { ?s ?p ?o } ORDERBYRAND()",
+    "SELECT * { ?s ?p ?o FILTERNOW() }",
+    "PREFIX ex: <http://x/> SELECT ?t { OPTIONAL { ?s ?p ex:a\\# } BIND(STR(NOW()) AS ?t) }",
+    "SELECT (STRUUID() AS ?u) {}",
+])
+def test_every_volatile_call_is_seen(text: str) -> None:
+    assert facts(text).volatile
+
+
+def test_an_escaped_hash_is_part_of_the_name_and_the_nesting_after_it_counts() -> None:
+    text = "PREFIX ex: <http://x/>\nSELECT * WHERE { ?s ?p ex:a\\# " + "{" * 500 + "}" * 500 + " \n}"
+    seen = facts(text)
+    assert seen.max_depth == 501
+    assert seen.canonical != facts("PREFIX ex: <http://x/>\nSELECT * WHERE { ?s ?p ex:a\\# \n}").canonical
+
+
+def test_a_less_than_that_could_open_an_iri_is_read_both_ways() -> None:
+    seen = facts("SELECT * { BIND(1 AS ?a) FILTER(?a<x:" + "(" * 80 + ">) }")
+    assert seen.ambiguous and seen.max_depth > 80
+    assert not facts("SELECT * { ?s <http://x/a?b(c)#d> ?o }").ambiguous  # "scheme://" is only ever an IRI
+
+
+def test_glued_dataset_and_form_keywords_are_seen() -> None:
+    assert facts("ASKFROM<http://g/>{}").has_from and facts("ASKFROM<http://g/>{}").form == "ASK"
+    assert facts("insertdata { <a> <b> <c> }").form == "INSERT"
+    assert not facts("PREFIX fromage: <http://x/> SELECT * { ?s fromage:p ?o }").has_from
