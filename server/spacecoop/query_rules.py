@@ -44,6 +44,9 @@ def check(query: str, settings: config.Settings) -> Facts:
     if len(query.encode("utf-8", "surrogatepass")) > settings.max_request_bytes:
         raise QueryError(400, f"the query is longer than {settings.max_request_bytes:,} bytes")
     seen = facts(query)
+    if seen.unreadable:
+        raise QueryError(400, "the query has too many '<' that could open an IRI or compare two values; "
+                              "write comparisons with spaces around '<'")
     if seen.form in UPDATE_FORMS:
         raise QueryError(403, READ_ONLY)
     if seen.max_depth > settings.max_query_depth:

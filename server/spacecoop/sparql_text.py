@@ -42,7 +42,7 @@ from __future__ import annotations
 import functools
 import heapq
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 QUERY_FORMS = frozenset({"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"})
 UPDATE_FORMS = frozenset({"INSERT", "DELETE", "LOAD", "CLEAR", "DROP", "CREATE", "ADD", "MOVE", "COPY", "WITH"})
@@ -73,26 +73,52 @@ _IRI = re.compile(r"""<(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f
 # token is an IRI in every reading.
 _CLEARLY_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*+://")
 
-_TOKEN = re.compile(
-    rf"""
-      (?P<ws>[\ \t\r\n]++)
-    | (?P<comment>\#[^\r\n]*+)
+# The pieces of the text that change nothing the safety rules ask about (whitespace,
+# variables, blank nodes, prefixed names, words, numbers, language tags, punctuation) are
+# crossed inside the regex engine as one run before each token that matters; the last
+# piece of the run is kept (group "last") to tell whether it could end an operand. A run
+# whose text holds any letters a rule looks for is read again token by token.
+_VAR = rf"[?$]{_VARNAME}"
+_BNODE = rf"_:[{_PN_CHARS_U}0-9][{_PN_CHARS}]*+(?>\.++[{_PN_CHARS}]++)*+"
+_PNAME = rf"(?:{_PN_PREFIX})?+:(?:{_PN_LOCAL})?+"
+_NUMBER = r"(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+\-]?[0-9]++)?+"
+_LANG = r"@[A-Za-z]++(?:-[A-Za-z0-9]++)*+"
+_WORD = r"[A-Za-z][A-Za-z0-9_]*+"
+_PUNCTUATION = ".,;*=!&|/+-^~?>"
+_SIGNIFICANT = rf"""
+      (?P<comment>\#[^\r\n]*+)
     | (?P<string>{_STRING})
-    | (?P<var>[?$]{_VARNAME})
-    | (?P<bnode>_:[{_PN_CHARS_U}0-9][{_PN_CHARS}]*+(?>\.++[{_PN_CHARS}]++)*+)
-    | (?P<pname>(?:{_PN_PREFIX})?+:(?:{_PN_LOCAL})?+)
-    | (?P<word>[A-Za-z][A-Za-z0-9_]*+)
-    | (?P<lang>@[A-Za-z]++(?:-[A-Za-z0-9]++)*+)
-    | (?P<number>(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+\-]?[0-9]++)?+)
+    | (?P<word>{_WORD})
     | (?P<lt><)
     | (?P<gt2>>>)
     | (?P<open>[{{(\[])
     | (?P<close>[}})\]])
     | (?P<other>.)
+"""
+# The groups of _SEGMENT by number: "last" is group 1, then _SIGNIFICANT's in order.
+_LAST, _COMMENT, _STRING_TOKEN, _WORD_TOKEN, _LT, _GT2, _OPEN, _CLOSE, _OTHER = range(1, 10)
+_SEGMENT = re.compile(
+    rf"""
+    (?:[\ \t\r\n]++|(?P<last>{_VAR}|{_BNODE}|{_PNAME}|{_WORD}|{_NUMBER}|{_LANG}|[.,;*=!&|/+\-^~?]|>(?!>)))*+
+    (?:{_SIGNIFICANT})?+
     """,
     re.VERBOSE | re.DOTALL,
 )
-_OPERAND_KINDS = frozenset({"string", "var", "pname", "lang", "number", "iri", "close", "gt2"})
+# One token at a time (for the rare run that names SERVICE or FROM, and for ``_tokens``).
+_TOKEN = re.compile(
+    rf"""
+      (?P<ws>[\ \t\r\n]++)
+    | (?P<var>{_VAR})
+    | (?P<bnode>{_BNODE})
+    | (?P<pname>{_PNAME})
+    | (?P<lang>{_LANG})
+    | (?P<number>{_NUMBER})
+    | {_SIGNIFICANT}
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_VARIABLE = re.compile(_VAR)
+_KEYWORD_IN_RUN = re.compile(r"(?i:service|silent|from|now|rand|uuid|bnode|true|false|order|by)")
 
 
 @dataclass
@@ -116,6 +142,7 @@ class Facts:
     variables: set[str] = field(default_factory=set)
     ordered: bool = False  # a top-level ORDER BY (one inside a subquery does not order the answer)
     ambiguous: bool = False
+    unreadable: bool = False  # so many readings that the scan gave up: the text is refused
     canonical: str = ""
 
 
@@ -132,6 +159,11 @@ class _At:
     def join(self, other: _At) -> _At:
         return _At(max(self.depth, other.depth), max(self.braces, other.braces), self.operand or other.operand,
                    self.service or other.service, self.order or other.order)
+
+
+# Readings fork only at an ambiguous "<" and join where they meet again, so each position
+# is read about once; a text made to fork everywhere is refused rather than read forever.
+_WORK_PER_CHARACTER = 8
 
 
 # One request's text is asked about several times (protocol checks, the cache key, the
@@ -159,9 +191,13 @@ def facts(text: str) -> Facts:
     skipped: list[tuple[int, int]] = []  # comments and strings, for ``canonical`` (one reading only)
     pending: dict[int, _At] = {}
     queue: list[int] = []
-    pos, at, end = 0, _At(), len(text)
+    end = len(text)
+    budget = _WORK_PER_CHARACTER * end + 10_000
+    pos, at = 0, _At()
     while True:
-        steps = _step(text, pos, at, out, skipped)
+        stop = queue[0] if queue else end
+        reached, steps = _read(text, pos, at, stop, out, skipped)
+        budget -= reached - pos
         if len(steps) > 1:
             out.ambiguous = True
         for nxt, state in steps:
@@ -175,82 +211,128 @@ def facts(text: str) -> Facts:
                 heapq.heappush(queue, nxt)
         if not queue:
             break
+        if budget < 0:
+            out.unreadable = True
+            break
         pos = heapq.heappop(queue)
         at = pending.pop(pos)
     out.canonical = text if out.ambiguous else _canonical(text, skipped)
     return out
 
 
-def _step(text: str, pos: int, at: _At, out: Facts, skipped: list[tuple[int, int]]) -> list[tuple[int, _At]]:
-    """The token at ``pos``: record what it says in ``out``; return where the next token
-    may start, with the state there (more than one place for an ambiguous ``<``)."""
-    m = _TOKEN.match(text, pos)
-    assert m is not None  # "other" matches any character
-    kind = m.lastgroup or "other"
-    if kind == "ws":
-        return [(m.end(), at)]
-    if kind == "comment":
-        skipped.append((pos, m.end()))
-        return [(m.end(), at)]
-    if kind == "lt":
-        return _less_than(text, pos, at, out)
-    if kind == "word":
-        return [(m.end(), _word(m.group(), at, out))]
-    if kind == "string":
-        skipped.append((pos, m.end()))
-    elif kind == "pname":
-        prefix = m.group().split(":", 1)[0].upper()
-        if "SERVICE" in prefix:  # "SERVICEex:a" is SERVICE ex:a to the engine
-            out.uses_service = True
+def _read(text: str, pos: int, at: _At, stop: int, out: Facts,
+          skipped: list[tuple[int, int]]) -> tuple[int, list[tuple[int, _At]]]:
+    """Read tokens from ``pos`` along one reading, recording what they say in ``out``,
+    until the text ends, another reading waits at ``stop`` (to be joined), or a ``<``
+    forks. Returns how far it read and where the next tokens may start, with the state there."""
+    depth, braces, operand, service, order = at.depth, at.braces, at.operand, at.service, at.order
+    deepest = depth
+    end = min(len(text), stop)
+    match = _SEGMENT.match
+    while pos < end:
+        m = match(text, pos)
+        assert m is not None
+        kind = m.lastindex
+        start = m.end() if kind is None or kind == _LAST else m.start(kind)
+        last = m.group(_LAST)
+        if last is not None:  # a run with something other than whitespace in it
+            if service:
+                out.service_targets.append(None)
+                service = False
+            if text.find("?", pos, start) >= 0 or text.find("$", pos, start) >= 0:
+                out.variables.update(v[1:] for v in _VARIABLE.findall(text, pos, start))
+            if not out.form or _KEYWORD_IN_RUN.search(text, pos, start):
+                service, operand, order = _run_by_token(text, pos, start, depth, braces, out)
+            else:
+                operand = last not in _PUNCTUATION and not (last[0].isalpha() and ":" not in last)
+                order = False
+        pos = m.end()
+        if kind is None or kind == _LAST:
+            break
+        if kind == _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+            braces += text[start] == "{"
+            operand = False
+        elif kind in (_CLOSE, _GT2):
+            depth = depth - 1 if depth else 0
+            braces -= braces > 0 and text[start] == "}"
+            operand = True
+        elif kind == _COMMENT:
+            skipped.append((start, pos))
+            continue
+        elif kind == _LT:
+            steps = _less_than(text, start, _At(depth, braces, operand, service, order), out)
+            if len(steps) > 1:
+                out.max_depth = max(out.max_depth, deepest)
+                return pos, steps
+            pos, nxt = steps[0]
+            depth, braces, operand, service, order = nxt.depth, nxt.braces, nxt.operand, nxt.service, nxt.order
+            deepest = max(deepest, depth)
+            continue
+        elif kind == _STRING_TOKEN:
+            skipped.append((start, pos))
+            operand = True
+        else:
+            operand = False
+        if service:  # SERVICE followed by something that is no IRI
             out.service_targets.append(None)
-        if "FROM" in prefix and out.form and at.depth == 0:
-            out.has_from = True
-    elif kind == "var":
-        out.variables.add(m.group()[1:])
-    elif kind == "open":
-        return [(m.end(), replace(_after(at, out, kind), depth=at.depth + 1,
-                                  braces=at.braces + (m.group() == "{")))]
-    elif kind in ("close", "gt2"):
-        return [(m.end(), replace(_after(at, out, kind), depth=max(at.depth - 1, 0),
-                                  braces=max(at.braces - (m.group() == "}"), 0)))]
-    return [(m.end(), _after(at, out, kind))]
+            service = False
+        order = False
+    out.max_depth = max(out.max_depth, deepest)
+    return pos, [(pos, _At(depth, braces, operand, service, order))]
 
 
-def _after(at: _At, out: Facts, kind: str) -> _At:
-    """The state after a token of ``kind`` that is not a word: a waiting SERVICE gets no IRI."""
-    if at.service:
-        out.service_targets.append(None)
-    new = _At(at.depth, at.braces, kind in _OPERAND_KINDS)
-    if kind == "open":
-        out.max_depth = max(out.max_depth, at.depth + 1)
-    return new
+def _run_by_token(text: str, pos: int, end: int, depth: int, braces: int, out: Facts) -> tuple[bool, bool, bool]:
+    """Read a run token by token (it holds words or names a rule looks for): the state after it."""
+    service = operand = order = False
+    while pos < end:
+        m = _TOKEN.match(text, pos)
+        assert m is not None
+        kind = m.lastgroup
+        if kind == "word":
+            service, operand, order = _word(m.group(), depth, braces, service, order, out)
+        elif kind != "ws":
+            if service:
+                out.service_targets.append(None)
+            service, operand, order = False, kind in ("var", "pname", "number", "lang"), False
+            if kind == "pname":
+                prefix = m.group().split(":", 1)[0].upper()
+                if "SERVICE" in prefix:  # "SERVICEex:a" is SERVICE ex:a to the engine
+                    out.uses_service = True
+                    out.service_targets.append(None)
+                if "FROM" in prefix and out.form and depth == 0:
+                    out.has_from = True
+        pos = m.end()
+    return service, operand, order
 
 
-def _word(word: str, at: _At, out: Facts) -> _At:
+def _word(word: str, depth: int, braces: int, service: bool, order: bool, out: Facts) -> tuple[bool, bool, bool]:
+    """A bare word (a keyword, glued to others or not): (SERVICE waiting, operand, ORDER)."""
     up = word.upper()
     if not out.form:
         out.form = next((f for f in _FORMS if up.startswith(f)), "")
-    service = False
+    waiting = False
     if "SERVICE" in up:
         out.uses_service = True
-        if at.service:
+        if service:
             out.service_targets.append(None)
         if up.endswith(("SERVICE", "SERVICESILENT")):
-            service = True
+            waiting = True
         else:
             out.service_targets.append(None)
-    elif at.service:
+    elif service:
         if up == "SILENT":
-            service = True
+            waiting = True
         else:
             out.service_targets.append(None)
-    if "FROM" in up and at.depth == 0:
+    if depth == 0 and "FROM" in up:
         out.has_from = True
     if up.endswith(VOLATILE_FUNCTIONS):
         out.volatile = True
-    if at.braces == 0 and ((at.order and up == "BY") or "ORDERBY" in up):
+    if braces == 0 and ((order and up == "BY") or "ORDERBY" in up):
         out.ordered = True
-    return _At(at.depth, at.braces, up.endswith(("TRUE", "FALSE")), service, up.endswith("ORDER"))
+    return waiting, up.endswith(("TRUE", "FALSE")), up.endswith("ORDER")
 
 
 def _less_than(text: str, pos: int, at: _At, out: Facts) -> list[tuple[int, _At]]:
@@ -261,8 +343,11 @@ def _less_than(text: str, pos: int, at: _At, out: Facts) -> list[tuple[int, _At]
         if at.service:
             out.service_targets.append(_unescape(iri.group()[1:-1]))
         steps.append((iri.end(), _At(at.depth, at.braces, True)))
+    elif at.service:
+        out.service_targets.append(None)
     if text.startswith("<<", pos):  # a quoted or reified triple opens
-        steps.append((pos + 2, replace(_after(at, out, "open"), depth=at.depth + 1)))
+        out.max_depth = max(out.max_depth, at.depth + 1)
+        steps.append((pos + 2, _At(at.depth + 1, at.braces)))
     if iri is None or (at.operand and not _CLEARLY_IRI.match(text, pos)):
         if iri is not None and at.service:
             out.service_targets.append(None)
