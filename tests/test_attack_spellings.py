@@ -160,3 +160,12 @@ def test_if_none_match_star_matches_only_what_exists(server: LiveServer, path: s
     assert r.status_code == status
     assert httpx.get(server.url + "/resource/smile", headers={"If-None-Match": "*"}).status_code == 304
     assert httpx.get(server.url + "/sparql", params=ASK, headers={"If-None-Match": "*"}).status_code == 304
+
+
+def test_with_an_allow_list_the_workers_are_sandboxed_as_well(federating: tuple[LiveServer, Listener]) -> None:
+    """The second line of defence: each worker's connections are decided by its supervisor."""
+    from ._processes import seccomp_mode
+
+    srv, _ = federating
+    modes = [seccomp_mode(pid) for pid in descendants(srv.process.pid)]
+    assert modes.count(2) >= 4  # the four workers run under a filter (their supervisors do not)

@@ -432,6 +432,7 @@ class BackendSpec:
     kind: str  # "oxigraph-memory" | "oxigraph-path" | "rdflib"
     path: str
     offline: bool = True  # no network for the worker (see sandbox.py); False only for SERVICE allow-lists
+    allowed: tuple[tuple[str, int], ...] = ()  # with an allow-list: the (address, port) pairs it may reach
     query_memory: int = 0  # bytes a query may allocate beyond the opened store (0: no limit)
 
 
@@ -463,10 +464,12 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
     except Exception as err:  # reported to the parent, which refuses to start
         channel.send(sock, ("error", 500, f"store could not be opened: {_first_line(str(err))}"))
         return
-    if spec.offline:
-        from spacecoop.sandbox import forbid_network
+    from spacecoop import sandbox
 
-        forbid_network()  # Oxigraph fetches SERVICE URLs itself: make that impossible
+    # Oxigraph fetches SERVICE URLs itself: the worker can reach nothing, or only the
+    # allow-listed endpoints (and, where the kernel cannot tell them apart, nothing).
+    if spec.offline or not sandbox.restrict_network(spec.allowed):
+        sandbox.forbid_network()
     if spec.query_memory:
         limit_memory(spec.query_memory)
     channel.send(sock, ("ready",))
@@ -838,8 +841,9 @@ class Engine:
     def _spawn_pool(self) -> None:
         spec = self.prepare()
         if spec is not None:
-            spec = replace(spec, offline=not self.settings.service_allow_list,
-                           query_memory=self.settings.query_memory_mb << 20)
+            allow = self.settings.service_allow_list
+            spec = replace(spec, offline=not allow, query_memory=self.settings.query_memory_mb << 20,
+                           allowed=_endpoint_addresses(allow))
             self._pool = WorkerPool(spec, self.settings.workers, self.limits)
             self._pool.spawn()
 
@@ -925,6 +929,18 @@ class Engine:
         """Run a SELECT and return rows of plain terms (for pages and pictures)."""
         ans = await self.run(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
         return parse_json_rows(ans.body)
+
+
+def _endpoint_addresses(allow_list: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """The addresses the operator's allow-list names, resolved once at start."""
+    if not allow_list:
+        return ()
+    from spacecoop.sandbox import resolve_endpoints
+
+    try:
+        return resolve_endpoints(allow_list)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"SPACECOOP_SERVICE_ALLOW: {err}") from None
 
 
 def parse_json_rows(body: bytes) -> list[dict[str, tuple]]:
