@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ._processes import descendants
+from ._processes import descendants, seccomp_mode
 from .conftest import LiveServer
 from .test_sparql_safety import Listener, sparql_peer
 
@@ -164,8 +164,6 @@ def test_if_none_match_star_matches_only_what_exists(server: LiveServer, path: s
 
 def test_with_an_allow_list_the_workers_are_sandboxed_as_well(federating: tuple[LiveServer, Listener]) -> None:
     """The second line of defence: each worker's connections are decided by its supervisor."""
-    from ._processes import seccomp_mode
-
     srv, _ = federating
     modes = [seccomp_mode(pid) for pid in descendants(srv.process.pid)]
     assert modes.count(2) >= 4  # the four workers run under a filter (their supervisors do not)
