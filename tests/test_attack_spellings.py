@@ -30,11 +30,15 @@ CARTESIAN = "?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l"
 
 
 def answered_quickly(url: str) -> float:
-    """Seconds a cheap new query takes (a unique text: no cache, no remembered shape)."""
-    started = time.perf_counter()
-    r = httpx.get(url + "/sparql", params={"query": f"ASK {{ FILTER({time.time_ns()} > 0) }}"}, timeout=10)
-    assert r.status_code == 200, r.text
-    return time.perf_counter() - started
+    """Seconds a cheap new query takes (unique texts: no cache, no remembered shape), the
+    best of three: a busy 2-core machine may delay any one request."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        r = httpx.get(url + "/sparql", params={"query": f"ASK {{ FILTER({time.time_ns()} > 0) }}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def workers(srv: LiveServer) -> set[int]:
