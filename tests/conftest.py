@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -39,13 +39,16 @@ def free_port() -> int:
 class LiveServer:
     """A running ``spacecoop serve`` process."""
 
-    def __init__(self, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, *extra: str, env: dict[str, str] | None = None,
+                 preexec: Callable[[], None] | None = None) -> None:
+        """``preexec`` runs in the child before ``exec`` (e.g. to lower a resource limit)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(ROOT / "tests" / f".server-{self.port}.log", "w+")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spacecoop", "serve", "--port", str(self.port), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            preexec_fn=preexec,  # None: as before; tests start servers from one thread (preexec_fn is not thread-safe)
         )
         self._wait()
 

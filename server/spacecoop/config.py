@@ -123,6 +123,16 @@ class Settings:
     )
     cache_entries: int = field(default_factory=lambda: _env_int("SPACECOOP_CACHE_ENTRIES", 512))
     cache_bytes: int = field(default_factory=lambda: _env_int("SPACECOOP_CACHE_BYTES", 64 * 1024 * 1024))
+    # HTTP connection limits (http_limits.py): what one client may make the server hold, and
+    # for how long. Heads are small (browsers send < 8 KiB; long queries go by POST), a client
+    # that sends its head or body slower than this is an attack or a dead peer, and the
+    # connection cap keeps descriptors free for the store and the workers.
+    max_header_bytes: int = field(default_factory=lambda: _env_int("SPACECOOP_MAX_HEADER_BYTES", 16 * 1024))
+    max_headers: int = field(default_factory=lambda: _env_int("SPACECOOP_MAX_HEADERS", 100))
+    header_timeout: float = field(default_factory=lambda: _env_float("SPACECOOP_HEADER_TIMEOUT", 10.0))
+    body_timeout: float = field(default_factory=lambda: _env_float("SPACECOOP_BODY_TIMEOUT", 30.0))
+    keepalive_timeout: float = field(default_factory=lambda: _env_float("SPACECOOP_KEEPALIVE_TIMEOUT", 5.0))
+    max_connections: int = field(default_factory=lambda: _env_int("SPACECOOP_MAX_CONNECTIONS", 0))  # 0: from fds
     # Memory one query may take in its worker, on top of the store the worker holds: past
     # it the worker stops, is replaced, and the client is told (422).
     query_memory_mb: int = field(default_factory=lambda: _env_int("SPACECOOP_QUERY_MEMORY_MB", 1024))

@@ -53,7 +53,13 @@ def cli_serve(args: argparse.Namespace) -> int:
     finally:
         gc.freeze()
         gc.enable()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws="none")
+    # Bounded heads, bodies, idle time and connection count (http_limits.py); imported here,
+    # with uvicorn, so the import overlaps the store's loading like the framework's does.
+    from spacecoop import http_limits
+
+    limits = http_limits.limits_from_settings(settings, http_limits.raise_fd_limit())
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws="none",
+                http=http_limits.protocol_class(limits))
     return 0
 
 
