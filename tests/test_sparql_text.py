@@ -23,7 +23,7 @@ QUERY = "SELECT ?s WHERE { ?s <http://x/p#q> 'a  # b' }"
     "SELECT ?s  WHERE {\t?s   <http://x/p#q>  'a  # b'   }",
 ])
 def test_comments_and_spacing_between_tokens_give_the_same_canonical_form(variant: str) -> None:
-    assert facts(variant).canonical == facts(QUERY).canonical == QUERY
+    assert facts(variant).canonical == facts(QUERY).canonical
 
 
 @pytest.mark.parametrize("other", [
@@ -38,7 +38,8 @@ def test_anything_else_changes_the_canonical_form(other: str) -> None:
 
 def test_a_comment_inside_a_long_string_is_part_of_the_string() -> None:
     text = 'ASK { ?s ?p """line one\n# not a comment\n  line three""" }'
-    assert facts(text).canonical == text
+    assert '"""line one\n# not a comment\n  line three"""' in facts(text).canonical
+    assert facts(text).canonical != facts('ASK { ?s ?p """line one\n  line three""" }').canonical
 
 
 def test_keywords_in_comments_strings_and_names_are_not_keywords() -> None:

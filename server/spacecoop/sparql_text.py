@@ -68,7 +68,10 @@ _STRING = (rf"'''(?>(?>''|')?+(?>[^'\\]|{_ESCAPE}))*+'''"
            rf'|"(?>[^"\\\n\r]|{_ESCAPE})*+"')
 # Every IRI the engine could accept (it takes "<" up to the first ">", unescapes \u and \U,
 # then parses an IRI, which none of these characters may be in).
-_IRI = re.compile(r"""<(?:[^<>"{}|^`\\\x00-\x20]|\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8})*+>""")
+# Its \u and \U escapes are decoded by Rust's from_str_radix, which also takes a leading "+".
+_IRI_ESCAPE = r"\\u[+0-9A-Fa-f][0-9A-Fa-f]{3}|\\U[+0-9A-Fa-f][0-9A-Fa-f]{7}"
+_IRI = re.compile(rf"""<(?:[^<>"{{}}|^`\\\x00-\x20]|{_IRI_ESCAPE})*+>""")
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 # "scheme://" cannot follow a "<" operator: "http: / /" is a syntax error, so such a
 # token is an IRI in every reading.
 _CLEARLY_IRI = re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]*+://")
@@ -144,6 +147,9 @@ class Facts:
     ambiguous: bool = False
     unreadable: bool = False  # so many readings that the scan gave up: the text is refused
     canonical: str = ""
+    # Prefixes declared with an IRI that ends in its authority (<http://h:1>): a name after
+    # them ("h:SERVICE") may be no IRI, and the engine then reads the local part as text.
+    fragile_prefixes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,7 @@ def facts(text: str) -> Facts:
     >>> facts("SELECT * { ?s <http://x/a#b> ?o }").ambiguous, facts("SELECT * { FILTER(?a<'>') }").ambiguous
     (False, True)
     """
-    out = Facts()
+    out = Facts(fragile_prefixes=_fragile_prefixes(text))
     skipped: list[tuple[int, int]] = []  # comments and strings, for ``canonical`` (one reading only)
     pending: dict[int, _At] = {}
     queue: list[int] = []
@@ -218,6 +224,22 @@ def facts(text: str) -> Facts:
         at = pending.pop(pos)
     out.canonical = text if out.ambiguous else _canonical(text, skipped)
     return out
+
+
+# Every PREFIX declaration, read loosely (also inside strings and comments: more prefixes
+# found only means more caution), and the IRIs that cannot end a name safely: a relative
+# one (a base may make it anything) or an absolute one that ends in its authority.
+_DECLARATION = re.compile(r"(?i:PREFIX)(?:[\ \t\r\n]|\#[^\r\n]*)*([^\s:#]*):(?:[\ \t\r\n]|\#[^\r\n]*)*<([^>]*)>")
+_SAFE_PREFIX_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?!//)|[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*[/?#]")
+
+
+def _fragile_prefixes(text: str) -> frozenset[str]:
+    """Declared prefixes after which a local name may fail to make an IRI.
+
+    >>> sorted(_fragile_prefixes("PREFIX ex: <http://x/> PREFIX h: <http://h:1> PREFIX r: <rel>"))
+    ['h', 'r']
+    """
+    return frozenset(m[1] for m in _DECLARATION.finditer(text) if not _SAFE_PREFIX_IRI.match(_unescape(m[2])))
 
 
 def _read(text: str, pos: int, at: _At, stop: int, out: Facts,
@@ -287,7 +309,7 @@ def _run_by_token(text: str, pos: int, end: int, depth: int, braces: int, out: F
     """Read a run token by token (it holds words or names a rule looks for): the state after it."""
     service = operand = order = False
     while pos < end:
-        m = _TOKEN.match(text, pos)
+        m = _TOKEN.match(text, pos, end)
         assert m is not None
         kind = m.lastgroup
         if kind == "word":
@@ -297,12 +319,16 @@ def _run_by_token(text: str, pos: int, end: int, depth: int, braces: int, out: F
                 out.service_targets.append(None)
             service, operand, order = False, kind in ("var", "pname", "number", "lang"), False
             if kind == "pname":
-                prefix = m.group().split(":", 1)[0].upper()
-                if "SERVICE" in prefix:  # "SERVICEex:a" is SERVICE ex:a to the engine
+                prefix, local = m.group().split(":", 1)
+                if "SERVICE" in prefix.upper():  # "SERVICEex:a" is SERVICE ex:a to the engine
                     out.uses_service = True
                     out.service_targets.append(None)
-                if "FROM" in prefix and out.form and depth == 0:
+                if "FROM" in prefix.upper() and out.form and depth == 0:
                     out.has_from = True
+                if local and prefix in out.fragile_prefixes:
+                    # Where prefix + local part is no valid IRI, the engine reads the bare
+                    # prefix and then the local part as query text: read it that way too.
+                    service, _, order = _run_by_token(text, m.end() - len(local), m.end(), depth, braces, out)
         pos = m.end()
     return service, operand, order
 
@@ -340,8 +366,9 @@ def _less_than(text: str, pos: int, at: _At, out: Facts) -> list[tuple[int, _At]
     steps: list[tuple[int, _At]] = []
     iri = _IRI.match(text, pos)
     if iri is not None:
-        if at.service:
-            out.service_targets.append(_unescape(iri.group()[1:-1]))
+        if at.service:  # a relative IRI is resolved against a base: it names no endpoint by itself
+            target = _unescape(iri.group()[1:-1])
+            out.service_targets.append(target if _ABSOLUTE.match(target) else None)
         steps.append((iri.end(), _At(at.depth, at.braces, True)))
     elif at.service:
         out.service_targets.append(None)
@@ -363,7 +390,21 @@ def _unescape(iri: str) -> str:
     """
     if "\\" not in iri:
         return iri
-    return re.sub(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})", lambda m: chr(int(m[1] or m[2], 16)), iri)
+    return _ESCAPED.sub(_decoded, iri)
+
+
+_ESCAPED = re.compile(r"\\u([+0-9A-Fa-f][0-9A-Fa-f]{3})|\\U([+0-9A-Fa-f][0-9A-Fa-f]{7})")
+
+
+def _decoded(m: re.Match[str]) -> str:
+    """One escape's character; one that names no character is kept as written (the
+    engine refuses such an IRI, and as written it matches no allow-listed endpoint).
+
+    >>> _unescape(r"x\\UFFFFFFFF\\uD800")
+    'x\\\\UFFFFFFFF\\\\uD800'
+    """
+    code = int(m[1] or m[2], 16)
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m[0]
 
 
 _WS_RUN = re.compile(r"[\ \t\r\n]+")
@@ -372,8 +413,13 @@ _WS_RUN = re.compile(r"[\ \t\r\n]+")
 def _canonical(text: str, skipped: list[tuple[int, int]]) -> str:
     """``text`` with comments and whitespace runs as one space, strings kept as written.
 
+    Each string is framed by NUL marks (a NUL of the text itself is doubled), so query
+    text can never produce the key of a string, however its spaces fall.
+
     >>> facts("# q\\nASK {  ?s ?p 'a  # b' } # run 2\\n").canonical
-    "ASK { ?s ?p 'a  # b' }"
+    "ASK { ?s ?p \\x00s'a  # b'\\x00e }"
+    >>> facts("SELECT (NOW( #c\\n) AS ?t) {}").canonical == facts("SELECT (NOW( ) AS ?t) {}").canonical
+    False
     """
     pieces: list[str] = []
     code: list[str] = []  # the text since the last string, comments blanked
@@ -381,14 +427,21 @@ def _canonical(text: str, skipped: list[tuple[int, int]]) -> str:
     for start, end in skipped:
         code.append(text[at:start])
         if text[start] == "#":
-            code.append(" ")
+            # "( )" is NIL and "[ ]" ANON only with whitespace inside: a comment there
+            # makes another query (or none), so it leaves a mark in the key.
+            before = ("".join(code) or (pieces[-1] if pieces else "")).rstrip(" \t\r\n")
+            code.append(" # " if before.endswith(("(", "[")) else " ")
         else:
-            pieces += (_WS_RUN.sub(" ", "".join(code)), text[start:end])
+            pieces += (_code_key(code), "\x00s" + text[start:end].replace("\x00", "\x00\x00") + "\x00e")
             code = []
         at = end
     code.append(text[at:])
-    pieces.append(_WS_RUN.sub(" ", "".join(code)))
+    pieces.append(_code_key(code))
     return "".join(pieces).strip(" ")
+
+
+def _code_key(code: list[str]) -> str:
+    return _WS_RUN.sub(" ", "".join(code).replace("\x00", "\x00\x00"))
 
 
 def query_form(text: str) -> str:
