@@ -103,11 +103,6 @@ def _turtle_string(value: str) -> str:
                   .replace("\r", "\\r").replace("\t", "\\t")) + '"'
 
 
-def term_syntax(t: Term) -> str:
-    """A term in N-Triples/Turtle syntax (as TSV results and VALUES blocks write it)."""
-    return _tsv_field(t)
-
-
 def _tsv_field(t: Term | None) -> str:
     if t is None:
         return ""
