@@ -13,6 +13,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pyoxigraph as ox
@@ -107,12 +108,30 @@ def test_mixed_case_form_content_type(http: httpx.Client, endpoint: str) -> None
     assert r.status_code == 200 and r.json()["boolean"] is True
 
 
-def test_declared_charset_is_honoured(http: httpx.Client, endpoint: str) -> None:
+@pytest.mark.parametrize("charset", ["ISO-8859-1", "UTF-16", "utf-32", "no-such-charset"])
+@pytest.mark.parametrize("media", ["application/sparql-query", "application/x-www-form-urlencoded"])
+def test_a_charset_other_than_utf8_is_refused(http: httpx.Client, endpoint: str, media: str, charset: str) -> None:
     query = 'SELECT ("café" AS ?x) WHERE {}'
-    r = http.post(endpoint, content=query.encode("latin-1"),
-                  headers={"Content-Type": "application/sparql-query; charset=ISO-8859-1"})
+    body = query if media == "application/sparql-query" else "query=" + quote(query)
+    encoding = charset if charset != "no-such-charset" else "utf-8"
+    r = http.post(endpoint, content=body.encode(encoding), headers={"Content-Type": f"{media}; charset={charset}"})
+    assert r.status_code == 415, r.text
+    assert r.json()["message"] == f"charset {charset!r} is not supported: send the query as UTF-8"
+
+
+@pytest.mark.parametrize("charset", ["UTF-8", "utf8", "US-ASCII", None])
+def test_utf8_and_its_ascii_subset_are_read_as_utf8(http: httpx.Client, endpoint: str, charset: str | None) -> None:
+    query = 'SELECT ("caf\\u00e9" AS ?x) WHERE {}'  # ASCII text naming a non-ASCII character
+    media = "application/sparql-query" + (f"; charset={charset}" if charset else "")
+    r = http.post(endpoint, content=query.encode("ascii"), headers={"Content-Type": media})
     assert r.status_code == 200
     assert r.json()["results"]["bindings"][0]["x"]["value"] == "café"
+
+
+def test_a_body_that_is_not_utf8_is_400(http: httpx.Client, endpoint: str) -> None:
+    r = http.post(endpoint, content='ASK { ?s ?p "café" }'.encode("latin-1"), headers=DIRECT)
+    assert r.status_code == 400
+    assert r.json()["message"] == "the query is not valid UTF-8; send it as UTF-8"
 
 
 def test_unsupported_post_content_type_is_415(http: httpx.Client, endpoint: str) -> None:

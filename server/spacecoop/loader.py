@@ -62,6 +62,11 @@ class Source:
     graph: str | None
 
     @property
+    def url(self) -> str:
+        """The file's own ``file:`` URL: the base its relative IRIs resolve against (RFC 3986 §5.1.3)."""
+        return self.path.resolve().as_uri()
+
+    @property
     def format(self) -> ox.RdfFormat:
         suffixes = "".join(self.path.suffixes[-1:]).lower()
         try:
@@ -105,7 +110,7 @@ def _parse_file(source: Source) -> Iterator[ox.Quad]:
     to_graph = ox.NamedNode(source.graph) if source.graph else None
     try:
         # ox.parse has no to_graph (only Store.load does): move default-graph triples ourselves.
-        for q in ox.parse(path=str(source.path), format=source.format):
+        for q in ox.parse(path=str(source.path), format=source.format, base_iri=source.url):
             if to_graph is not None and isinstance(q.graph_name, ox.DefaultGraph):
                 q = ox.Quad(q.subject, q.predicate, q.object, to_graph)
             yield q
@@ -238,7 +243,8 @@ def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | No
     to_graph = ox.NamedNode(source.graph) if source.graph else None
     reader = _CountingReader(source.path, lambda done: progress.read(source, done, size) if progress else None)
     try:
-        store.bulk_load(input=io.BufferedReader(reader, 1 << 20), format=source.format, to_graph=to_graph)
+        store.bulk_load(input=io.BufferedReader(reader, 1 << 20), format=source.format, to_graph=to_graph,
+                        base_iri=source.url)
     except SyntaxError as err:
         raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
     finally:

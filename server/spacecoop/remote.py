@@ -1,7 +1,8 @@
 """The ``sparql:URL`` store: a remote SPARQL 1.1 server behind our protocol and safety.
 
 Only the operator-configured URL is ever contacted. Bindings travel as a
-leading ``VALUES`` block of validated terms, as for every backend.
+leading ``VALUES`` block of validated terms, as for every backend, and the base IRI (our
+endpoint's URL, not the remote one's) as a leading ``BASE``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class RemoteBackend:
         form = query_form(job.query)
         graph = form in ("CONSTRUCT", "DESCRIBE")
         media = GRAPH_MEDIA_TYPES[job.graph_format] if graph else RESULT_MEDIA_TYPES[job.result_format]
-        data: dict[str, Any] = {"query": bound_query(job)}
+        data: dict[str, Any] = {"query": with_base(bound_query(job), job.base_iri)}
         if job.default_graphs:
             data["default-graph-uri"] = list(job.default_graphs)
         if job.named_graphs:
@@ -74,6 +75,23 @@ class RemoteBackend:
         return Answer(kind, resp.headers.get("content-type", media).split(";")[0], bytes(body))
 
     def close(self) -> None:
+        """Let go of the connection pool (closed on its own loop, if that still runs)."""
         if self._client is not None and self._loop is not None and not self._loop.is_closed():
             self._loop.create_task(self._client.aclose())
         self._client = None
+
+
+def with_base(query: str, base_iri: str | None) -> str:
+    """The query with ``base_iri`` declared before it, on its first line (so line numbers hold).
+
+    A ``BASE`` of the query's own still applies, resolved against this one (SPARQL 1.1
+    Query §4.1.1.1); the IRI is written by pyoxigraph from a checked term, never as text.
+
+    >>> with_base("CONSTRUCT { <s> <p> 1 } WHERE {}", "http://h/sparql")
+    'BASE <http://h/sparql> CONSTRUCT { <s> <p> 1 } WHERE {}'
+    """
+    if base_iri is None:
+        return query
+    import pyoxigraph as ox
+
+    return f"BASE {ox.NamedNode(base_iri)} {query}"

@@ -42,11 +42,11 @@ from spacecoop import config, conneg, middleware, pages, query_rules
 from spacecoop.middleware import ASGIApp, Receive, Scope, Send, error_body
 from spacecoop.query_rules import READ_ONLY
 from spacecoop.sparql_text import QUERY_FORMS
-from spacecoop.store import Engine, Job, QueryError
+from spacecoop.store import ENDPOINT_PATH, Engine, Job, QueryError
 
 log = logging.getLogger("spacecoop")
 
-PATH = "/sparql"
+PATH = ENDPOINT_PATH
 TITLE = "SpaceCoop KG SPARQL endpoint"
 DESCRIPTION = ("Read-only SPARQL 1.1 endpoint over the SpaceCoop KG, a linked-data knowledge graph "
                "of European–Chinese space cooperation.")
@@ -152,18 +152,43 @@ def parse_params(raw: bytes) -> list[tuple[str, str]]:
         raise ProtocolError(400, f"too many request parameters (at most {_MAX_PARAMS})") from None
 
 
-def _decode_body(body: bytes, params: dict[str, str]) -> str:
-    """A ``application/sparql-query`` body as text, in its declared charset (UTF-8 by default)."""
-    charset = params.get("charset", "utf-8")
+def _check_charset(params: dict[str, str]) -> None:
+    """Refuse a declared charset other than UTF-8 (415): the protocol's bodies are UTF-8.
+
+    >>> _check_charset({"charset": "UTF-8"}), _check_charset({"charset": "us-ascii"}), _check_charset({})
+    (None, None, None)
+    >>> try:
+    ...     _check_charset({"charset": "UTF-16"})
+    ... except ProtocolError as err:
+    ...     print(err.status, err.message)
+    415 charset 'UTF-16' is not supported: send the query as UTF-8
+    """
+    charset = params.get("charset")
+    if charset is None:
+        return
     try:
-        if charset != "utf-8":
-            codecs.lookup(charset)
+        name = codecs.lookup(charset).name
     except LookupError:
-        raise ProtocolError(415, f"unsupported charset {charset[:40]!r}; send the query as UTF-8") from None
+        name = ""
+    # US-ASCII text is UTF-8 byte for byte; anything else would be decoded as another text.
+    if name not in _UTF8_LABELS:
+        raise ProtocolError(415, f"charset {charset[:40]!r} is not supported: send the query as UTF-8")
+
+
+_UTF8_LABELS = ("utf-8", "ascii")
+
+
+def _decode_body(body: bytes, params: dict[str, str]) -> str:
+    """A ``application/sparql-query`` body as text: UTF-8, whatever else a client may send.
+
+    SPARQL 1.1 Protocol §2.1.3 and the media type's registration make the body UTF-8; a
+    body in another charset (UTF-16, Latin-1) is refused rather than guessed at.
+    """
+    _check_charset(params)
     try:
-        return body.decode(charset).removeprefix("\ufeff")
+        return body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
-        raise ProtocolError(400, f"the query is not valid {charset[:40]}") from None
+        raise ProtocolError(400, "the query is not valid UTF-8; send it as UTF-8") from None
 
 
 def _values(pairs: Sequence[tuple[str, str]], name: str) -> list[str]:
@@ -205,6 +230,7 @@ async def _post_params(request: Request) -> list[tuple[str, str]]:
     if media == "application/sparql-query":
         return [("query", _decode_body(body, params))]
     if media == "application/x-www-form-urlencoded":
+        _check_charset(params)
         return parse_params(body)
     if not body and not media:
         return []  # a bodiless POST with its parameters in the URL
@@ -310,7 +336,6 @@ class SpaceCoopSparqlRouter(SparqlRouter):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        settings = engine.settings
         super().__init__(
             path=PATH,
             title=TITLE,
@@ -319,7 +344,7 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             # An empty union-default Dataset: the data lives in the engine, but rdflib-endpoint
             # then describes the default graph as the union, which is true of ours.
             graph=Dataset(default_union=True),
-            public_url=(settings.public_url.rstrip("/") or "http://127.0.0.1:8000") + PATH,
+            public_url=engine.endpoint_url,
             enable_update=False,
             tags=["SPARQL"],
         )
@@ -383,7 +408,9 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         seen = query_rules.check(req.query, self.engine.settings)
         form = seen.form if seen.form in QUERY_FORMS else ""
         choice = choose_format(form, request.headers.get("accept"), req.format)
-        job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs)
+        # Relative IRIs resolve against the endpoint's URL, as its Service Description names it.
+        job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs,
+                  base_iri=_public(request, self.engine.settings) + PATH)
         answer = await self.engine.run(job)
         # The body is in the chosen format unless the engine found another query form than
         # the tokenizer did: then label what was really sent.

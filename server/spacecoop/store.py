@@ -37,7 +37,7 @@ import orjson
 
 from spacecoop import channel, config, query_rules, results
 from spacecoop.cache import BoundedCache
-from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, read_quads, user_sources
 from spacecoop.query_rules import QueryError
 from spacecoop.sparql_text import facts, is_volatile
 
@@ -73,6 +73,9 @@ class Job:
     # Whether the text has FROM / FROM NAMED clauses, filled in by the server (which has
     # already scanned the text) so that a worker need not scan it again; None: unknown.
     has_from: bool | None = None
+    # The IRI relative IRIs in the text resolve against (SPARQL 1.1 Query §4.1.1.1): the
+    # endpoint's URL; None until ``Engine.admit`` fills in the engine's own.
+    base_iri: str | None = None
 
     def cache_key(self) -> str:
         return self._digest(self.query)
@@ -82,8 +85,9 @@ class Job:
         return self._digest(facts(self.query).canonical)
 
     def _digest(self, text: str) -> str:
+        # The base is part of the key: the same text answers differently under another base.
         return hashlib.sha256(orjson.dumps([text, self.result_format, self.graph_format, self.default_graphs,
-                                            self.named_graphs, self.bindings])).hexdigest()
+                                            self.named_graphs, self.bindings, self.base_iri])).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class OxigraphBackend:
         import pyoxigraph as ox
 
         try:
-            res = self.store.query(bound_query(job), **_oxigraph_dataset(job))
+            res = self.store.query(bound_query(job), base_iri=job.base_iri, **_oxigraph_dataset(job))
         except SyntaxError as err:
             raise QueryError(400, f"SPARQL syntax error: {_first_line(str(err))}") from None
         except _EVALUATION_ERRORS as err:
@@ -167,26 +171,36 @@ class RdflibBackend:
     """rdflib's own SPARQL engine over an in-memory Dataset (the reference implementation)."""
 
     def __init__(self, dataset: Any) -> None:
+        import rdflib
         import rdflib.plugins.sparql
 
         # rdflib would otherwise *fetch* every FROM IRI (http:, file:) while evaluating.
         rdflib.plugins.sparql.SPARQL_LOAD_GRAPHS = False
+        # … and rewrite every literal the query names to its canonical form ("01" → "1"),
+        # which then matches no term of the data, whose lexical forms are kept as written.
+        rdflib.NORMALIZE_LITERALS = False
         self.dataset = dataset
 
     def run(self, job: Job, limits: Limits) -> Answer:
+        try:
+            return self._run(job, limits)
+        except (QueryError, MemoryError, RecursionError):
+            raise  # already an answer, or one the worker gives (422, "nested too deeply")
+        except Exception as err:  # rdflib raises many exception types for bad queries, also
+            # while the answer is read (evaluation is lazy): all of them are the query's fault.
+            raise QueryError(400, _rdflib_message(err)) from None
+
+    def _run(self, job: Job, limits: Limits) -> Answer:
         from rdflib.plugins.sparql import prepareQuery
 
         from spacecoop.loader import to_oxigraph
 
-        try:
-            prepared = prepareQuery(bound_query(job))
-            if job.default_graphs or job.named_graphs:
-                # The protocol's graphs replace the query's FROM clauses (Protocol §2.1.4);
-                # rdflib then builds that dataset from our graphs only (loading is off).
-                prepared.algebra["datasetClause"] = _rdflib_dataset_clause(job)
-            res = self.dataset.query(prepared)
-        except Exception as err:  # rdflib raises many exception types for bad queries
-            raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
+        prepared = prepareQuery(bound_query(job), base=job.base_iri)
+        if job.default_graphs or job.named_graphs:
+            # The protocol's graphs replace the query's FROM clauses (Protocol §2.1.4);
+            # rdflib then builds that dataset from our graphs only (loading is off).
+            prepared.algebra["datasetClause"] = _rdflib_dataset_clause(job)
+        res = self.dataset.query(prepared)
         if res.type == "ASK":
             return _boolean_answer(bool(res.askAnswer), job)
         if res.type == "SELECT":
@@ -195,9 +209,32 @@ class RdflibBackend:
                             for r in res), limits)
             return _select_answer(variables, rows, job, limits)
         import pyoxigraph as ox
+        from rdflib import Literal, URIRef
 
-        triples = (ox.Triple(*(to_oxigraph(t) for t in triple)) for triple in res.graph or [])  # type: ignore[arg-type]
+        # A template may instantiate a literal as subject or predicate: that triple is left
+        # out (SPARQL 1.1 Query §16.2), where rdflib would hand it on.
+        triples = (ox.Triple(*(to_oxigraph(t) for t in (s, p, o)))  # type: ignore[arg-type]
+                   for s, p, o in res.graph or [] if not isinstance(s, Literal) and isinstance(p, URIRef))
         return _graph_answer(_capped(triples, limits), job, limits)
+
+
+def _rdflib_message(err: Exception) -> str:
+    """What to tell the client about an exception from rdflib: its parser's position and
+    its own messages, but never Python's words from inside it (``'URIRef' object has …``).
+
+    >>> _rdflib_message(Exception("Unknown namespace prefix : ex"))
+    'query failed: Unknown namespace prefix : ex'
+    >>> _rdflib_message(AttributeError("'URIRef' object has no attribute 'datatype'"))
+    'query failed: the memory store cannot evaluate this query (a value of an unexpected type?)'
+    """
+    from pyparsing import ParseException
+    from rdflib.plugins.sparql.sparql import SPARQLError
+
+    if isinstance(err, ParseException):  # worded as Oxigraph words it, for sparql.friendly
+        return f"SPARQL syntax error: error at {err.lineno}:{err.col}: {_first_line(err.msg)}"
+    if type(err) is Exception or isinstance(err, (SPARQLError, NotImplementedError)):
+        return f"query failed: {_first_line(str(err))}"  # rdflib's own words, for the query's author
+    return "query failed: the memory store cannot evaluate this query (a value of an unexpected type?)"
 
 
 def _rdflib_dataset_clause(job: Job) -> list[Any]:
@@ -718,6 +755,32 @@ def read_stamp(path: Path) -> tuple[str, int, tuple[str, ...]] | None:
 # ===================================================================================
 # The engine: cache + pool (or remote), and the snapshot the workers load
 # ===================================================================================
+# Where the server mounts the SPARQL protocol, and its address when no public URL is set
+# (the CLI, tests): together, the base IRI of every query (SPARQL 1.1 Protocol leaves the
+# base to the service; "the service endpoint" is its own suggestion).
+ENDPOINT_PATH = "/sparql"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def check_base_iri(iri: str) -> str:
+    """An absolute IRI to resolve a query's relative IRIs against, or QueryError 400.
+
+    >>> check_base_iri("http://127.0.0.1:8000/sparql")
+    'http://127.0.0.1:8000/sparql'
+    >>> try:
+    ...     check_base_iri("relative/only")
+    ... except QueryError as err:
+    ...     print(err.status, err.message)
+    400 the base IRI 'relative/only' is not an absolute IRI
+    """
+    import pyoxigraph as ox
+
+    try:
+        ox.NamedNode(iri)  # refuses a relative IRI ("No scheme found") as well as a malformed one
+    except ValueError:
+        raise QueryError(400, f"the base IRI {iri[:80]!r} is not an absolute IRI") from None
+    return iri
+
 # A query that a worker answered within INLINE_SECONDS is answered in the server process
 # the next time it comes (whatever its comments and spacing): the graph is read-only, so
 # the same query costs the same again, and for such a query the hop to a worker (two
@@ -752,6 +815,11 @@ class Engine:
         return Limits(self.settings.max_result_rows, self.settings.max_result_bytes)
 
     @property
+    def endpoint_url(self) -> str:
+        """The URL of this engine's SPARQL endpoint: the base IRI of the queries it runs."""
+        return (self.settings.public_url.rstrip("/") or DEFAULT_PUBLIC_URL) + ENDPOINT_PATH
+
+    @property
     def is_remote(self) -> bool:
         return self.settings.store.startswith("sparql:")
 
@@ -780,7 +848,7 @@ class Engine:
             return spec
         if store not in ("oxigraph", "memory"):
             raise ValueError(f"unknown store {store!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
-        spec = BackendSpec("oxigraph-memory" if store == "oxigraph" else "rdflib", self._snapshot())
+        spec = BackendSpec("oxigraph-memory" if store == "oxigraph" else "rdflib", self._snapshot(store == "oxigraph"))
         if store == "oxigraph":
             # Loaded as the workers load it, so that both list unordered answers alike.
             self._inline = open_oxigraph(spec)
@@ -789,16 +857,30 @@ class Engine:
     def sources(self) -> list[Source]:
         return user_sources(self.settings.data_files) if self.settings.data_files else bundled_sources()
 
-    def _snapshot(self) -> str:
+    def _snapshot(self, through_store: bool) -> str:
+        """The graph as one N-Quads file that each worker loads.
+
+        Oxigraph's store keeps a literal's value rather than its lexical form (``"123.0"``
+        comes back as ``"123"``): right for Oxigraph workers, which read queries the same
+        way, but rdflib keeps what it reads, so its snapshot is written from the parsed
+        quads, every term as the files spell it.
+        """
         import pyoxigraph as ox
 
-        store = ox.Store()
-        load_oxigraph(store, self.sources(), self.settings.base)
         self._tmpdir = tempfile.mkdtemp(prefix="spacecoop-")
         path = os.path.join(self._tmpdir, "snapshot.nq")
-        store.dump(path, format=ox.RdfFormat.N_QUADS)
+        if through_store:
+            store = ox.Store()
+            load_oxigraph(store, self.sources(), self.settings.base)
+            store.dump(path, format=ox.RdfFormat.N_QUADS)
+            facts_of = _store_facts(store)
+        else:
+            quads = ox.Dataset(q for source in self.sources() for q in read_quads(source, self.settings.base))
+            ox.serialize(quads, path, format=ox.RdfFormat.N_QUADS)
+            facts_of = len(quads), tuple(sorted({q.graph_name.value for q in quads
+                                                 if isinstance(q.graph_name, ox.NamedNode)}))
         self.version = fingerprint(self.sources(), self.settings.base)
-        self._describe_store(store)
+        self.triple_count, self.named_graphs = facts_of
         return path
 
     def _describe_store(self, store: Any) -> None:
@@ -865,10 +947,12 @@ class Engine:
 
     # -- queries --------------------------------------------------------------------
     def admit(self, job: Job) -> Job:
-        """The job as it will run: bindings written in as validated terms, and the text
-        passed through the rules every query obeys (``query_rules``), whichever route sent it."""
+        """The job as it will run: bindings written in as validated terms, a base IRI (the
+        endpoint's URL unless the job names one), and the text passed through the rules
+        every query obeys (``query_rules``), whichever route sent it."""
         if job.bindings:
             job = replace(job, query=bound_query(job), bindings=())
+        job = replace(job, base_iri=check_base_iri(job.base_iri or self.endpoint_url))
         query_rules.check(job.query, self.settings)
         return job
 
