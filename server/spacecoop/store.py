@@ -28,7 +28,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -193,8 +193,6 @@ class RdflibBackend:
     def _run(self, job: Job, limits: Limits) -> Answer:
         from rdflib.plugins.sparql import prepareQuery
 
-        from spacecoop.loader import to_oxigraph
-
         prepared = prepareQuery(bound_query(job), base=job.base_iri)
         if job.default_graphs or job.named_graphs:
             # The protocol's graphs replace the query's FROM clauses (Protocol §2.1.4);
@@ -205,7 +203,7 @@ class RdflibBackend:
             return _boolean_answer(bool(res.askAnswer), job)
         if res.type == "SELECT":
             variables = [str(v) for v in res.vars or []]
-            rows = _capped(({v: _plain(to_oxigraph(r[v])) for v in variables if r[v] is not None}
+            rows = _capped(({v: _plain(_from_rdflib(r[v])) for v in variables if r[v] is not None}
                             for r in res), limits)
             return _select_answer(variables, rows, job, limits)
         import pyoxigraph as ox
@@ -213,9 +211,24 @@ class RdflibBackend:
 
         # A template may instantiate a literal as subject or predicate: that triple is left
         # out (SPARQL 1.1 Query §16.2), where rdflib would hand it on.
-        triples = (ox.Triple(*(to_oxigraph(t) for t in (s, p, o)))  # type: ignore[arg-type]
+        triples = (ox.Triple(*(_from_rdflib(t) for t in (s, p, o)))
                    for s, p, o in res.graph or [] if not isinstance(s, Literal) and isinstance(p, URIRef))
         return _graph_answer(_capped(triples, limits), job, limits)
+
+
+def _from_rdflib(term: Any) -> Any:
+    """An rdflib answer's term for pyoxigraph's writers; 400 for an IRI that is not absolute.
+
+    rdflib replaces the base with a query's ``BASE <relative/>`` instead of resolving one
+    against the other (SPARQL 1.1 Query §4.1.1.1), and so may answer with relative IRIs.
+    """
+    from spacecoop.loader import to_oxigraph
+
+    try:
+        return to_oxigraph(term)
+    except ValueError:
+        raise QueryError(400, f"the memory store made the relative IRI <{str(term)[:80]}>: it does not "
+                              "resolve a relative BASE against the endpoint's URL; write BASE as a full IRI") from None
 
 
 def _rdflib_message(err: Exception) -> str:
@@ -809,6 +822,7 @@ class Engine:
     _tmpdir: str | None = None
     _launcher: threading.Thread | None = None
     _launch_error: BaseException | None = None
+    _on_started: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def limits(self) -> Limits:
@@ -917,8 +931,16 @@ class Engine:
             self._spawn_pool()
         else:
             await asyncio.to_thread(self.launched)
+        for callback in self._on_started:  # while the workers boot: they start in processes of their own
+            callback()
         if self._pool is not None:
             await self._pool.start()
+
+    def when_started(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` from ``start`` once the store is loaded (server use only; not
+        ``start_local``): for work that should be ready early but must not delay start-up,
+        and so returns at once (the dumps' background build)."""
+        self._on_started.append(callback)
 
     def _spawn_pool(self) -> None:
         spec = self.prepare()
