@@ -376,3 +376,181 @@ def test_load_names_the_bad_line_and_says_the_store_is_incomplete(tmp_path: Path
                            f"oxigraph:{tmp_path / 'store'}"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and f"{bad}:2:" in done.stderr
     assert "is incomplete" in done.stderr and "Traceback" not in done.stderr
+
+
+# --- the base IRI: the endpoint's URL, part of every key -----------------------------------
+RELATIVE = "CONSTRUCT { <s> <p> 1 } WHERE {}"
+
+
+def subjects(body: bytes) -> set[str]:
+    return {t.subject.value for t in ox.parse(body, format=ox.RdfFormat.TURTLE)}
+
+
+def test_every_query_gets_the_endpoint_url_as_its_base(synthetic: Path) -> None:
+    e = local_engine(synthetic, public_url="https://kg.example.org/")
+    try:
+        assert e.endpoint_url == "https://kg.example.org/sparql"
+        assert subjects(e.run_sync(Job(RELATIVE)).body) == {"https://kg.example.org/s"}
+        assert subjects(e.run_sync(Job(RELATIVE, base_iri="http://other.example/dir/sparql")).body) == {
+            "http://other.example/dir/s"}
+        with pytest.raises(QueryError) as err:
+            e.run_sync(Job(RELATIVE, base_iri="no scheme"))
+        assert (err.value.status, err.value.message) == (400, "the base IRI 'no scheme' is not an absolute IRI")
+    finally:
+        e.close()
+
+
+def test_the_same_text_under_another_base_is_another_cache_entry(synthetic: Path) -> None:
+    async def scenario() -> list[set[str]]:
+        e = local_engine(synthetic)
+        seen = [subjects((await e.run(Job(RELATIVE, base_iri=f"http://{host}/sparql"))).body)
+                for host in ("a.example", "a.example", "b.example")]
+        e.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [{"http://a.example/s"}, {"http://a.example/s"}, {"http://b.example/s"}]
+
+
+def test_a_quick_query_remembered_under_one_base_is_not_answered_under_another(synthetic: Path) -> None:
+    # IRI() resolves against the base too, and with no '<' the text reads one way only:
+    # a query the server process may answer once a worker has answered it quickly.
+    query = 'SELECT (IRI("s") AS ?i) {}'
+
+    async def scenario() -> list[tuple[str, int]]:
+        e = pooled(synthetic)
+        await e.start()
+        seen = []
+        for host in ("a.example", "a.example", "b.example", "b.example"):
+            answer = await e.run(Job(query, base_iri=f"http://{host}/sparql"))
+            seen.append((rows(answer.body)[0]["i"]["value"], e.inline_answers))
+        e.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [("http://a.example/s", 0), ("http://a.example/s", 1),
+                                       ("http://b.example/s", 1), ("http://b.example/s", 2)]
+
+
+def test_the_remote_store_resolves_against_our_endpoint_not_its_own(oxigraph_server: str) -> None:
+    e = Engine(config.Settings(store=f"sparql:{oxigraph_server}", public_url="https://kg.example.org/"))
+    e.start_local()
+    try:
+        assert subjects(e.run_sync(Job(RELATIVE)).body) == {"https://kg.example.org/s"}
+        # The query's own relative BASE resolves against ours (the remote parser sees both).
+        answer = e.run_sync(Job("BASE <dir/> SELECT (<x> AS ?i) {}"))
+        assert rows(answer.body) == [{"i": {"type": "uri", "value": "https://kg.example.org/dir/x"}}]
+    finally:
+        e.close()
+
+
+# --- data files: their own URL is their base -----------------------------------------------
+def test_relative_iris_in_a_data_file_resolve_against_its_own_url(tmp_path: Path) -> None:
+    data = tmp_path / "notes.ttl"
+    data.write_text('<> <#by> <people/ada> .\n')
+    here = data.resolve().as_uri()
+    expected = {(here, here + "#by", (tmp_path / "people" / "ada").resolve().as_uri())}
+    # Both ways in: parsed quad by quad (rdflib store, exports) and bulk-loaded (Oxigraph).
+    dataset = load_dataset([Source(data, config.graph_iri("notes"))])
+    assert {(str(s), str(p), str(o)) for s, p, o, _ in dataset.quads((None, None, None, None))} == expected
+    store = ox.Store()
+    load_oxigraph(store, [Source(data, config.graph_iri("notes"))])
+    assert {(q.subject.value, q.predicate.value, q.object.value) for q in store} == expected
+
+
+def test_ntriples_stay_absolute_only(tmp_path: Path) -> None:
+    data = tmp_path / "relative.nt"
+    data.write_text("<a> <b> <c> .\n")
+    with pytest.raises(LoadError) as err:
+        load_dataset([Source(data, config.graph_iri("relative"))])
+    assert str(err.value).startswith(f"{data}:1:")
+
+
+# --- the rdflib store: lexical forms kept, errors are the query's --------------------------
+def test_the_rdflib_store_matches_and_returns_literals_as_written(tmp_path: Path) -> None:
+    data = tmp_path / "amounts.ttl"
+    data.write_text('@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n'
+                    '<http://ex/a> <http://ex/v> 123.0 , "01"^^xsd:integer , "+5"^^xsd:integer .\n')
+    e = local_engine(data, store="memory")
+    try:
+        values = {r["v"]["value"] for r in rows(e.run_sync(Job("SELECT ?v WHERE { ?s ?p ?v }")).body)}
+        assert values == {"123.0", "01", "+5"}
+        for literal in ("123.0", '"01"^^<http://www.w3.org/2001/XMLSchema#integer>'):
+            found = rows(e.run_sync(Job(f"SELECT ?s WHERE {{ ?s ?p {literal} }}")).body)
+            assert found == [{"s": {"type": "uri", "value": "http://ex/a"}}], literal
+    finally:
+        e.close()
+
+
+@pytest.mark.parametrize("query,message", [
+    ("SELECT (SUM(?s) AS ?x) WHERE { ?s ?p ?o }",
+     "query failed: the memory store cannot evaluate this query (a value of an unexpected type?)"),
+    ("SELECT * WHERE { ?s ?p ?o", "SPARQL syntax error: error at 1:"),
+    ("SELECT * WHERE { ?s nope:p ?o }", "query failed: Unknown namespace prefix : nope"),
+])
+def test_the_rdflib_store_answers_query_errors_400(synthetic: Path, query: str, message: str) -> None:
+    async def scenario() -> QueryError:
+        e = pooled(synthetic, "memory")
+        await e.start()
+        try:
+            await e.run(Job(query))
+        except QueryError as err:
+            return err
+        finally:
+            e.close()
+        raise AssertionError("no error")
+
+    err = asyncio.run(scenario())
+    assert err.status == 400 and err.message.startswith(message), err.message
+
+
+def test_a_construct_template_making_a_literal_subject_leaves_that_triple_out(synthetic: Path) -> None:
+    e = local_engine(synthetic, store="memory")
+    try:
+        answer = e.run_sync(Job('CONSTRUCT { "text" <http://ex/p> ?o . <http://ex/s> <http://ex/p> 1 } WHERE {}'))
+        assert subjects(answer.body) == {"http://ex/s"}
+    finally:
+        e.close()
+
+
+# --- dumps: built at start-up, in a process of their own -----------------------------------
+def test_dumps_are_built_in_the_background_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacecoop import exports
+
+    expected = {"spacecoop.nt": exports.export("nt"), "spacecoop-mission.jsonld": exports.export("jsonld", "mission")}
+    cache = exports.DumpCache(config.Settings())
+    cache.build_in_background()
+
+    def not_here(quads: object) -> list[ox.Quad]:
+        raise AssertionError("a dump was built in the server process")
+
+    monkeypatch.setattr(exports, "canonical_quads", not_here)  # the builder's process is not patched
+    for name, body in expected.items():
+        assert cache.get(name).body == body
+    assert all(cache.get(name).body for name in cache.names()), "every dump came from the builder"
+
+
+def test_a_served_app_has_its_dumps_ready_without_building_them_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacecoop import exports
+    from spacecoop.app import create_app
+
+    expected = exports.export("ttl")
+
+    async def scenario() -> httpx.Response:
+        settings = config.Settings(workers=1)
+        app = create_app(settings, Engine(settings))
+        async with app.router.lifespan_context(app):  # what uvicorn runs: the engine starts
+            monkeypatch.setattr(exports, "canonical_quads", lambda quads: [])
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.get("/dumps/spacecoop.ttl")
+
+    r = asyncio.run(scenario())
+    assert r.status_code == 200 and r.content == expected
+
+
+def test_a_remote_store_starts_no_dump_builder() -> None:
+    from spacecoop import exports
+
+    cache = exports.DumpCache(config.Settings(store="sparql:http://127.0.0.1:9/sparql"))
+    cache.build_in_background()
+    with pytest.raises(exports.ExportError):
+        cache.get("spacecoop.ttl")

@@ -19,18 +19,27 @@ True
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import hashlib
+import logging
+import multiprocessing as mp
+import os
 import re
+import signal
 import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pyoxigraph as ox
 
 from spacecoop import config, iris, jsonld
+
+log = logging.getLogger("spacecoop")
 
 DUMP_STEM = "spacecoop"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -135,8 +144,9 @@ def _ox_bytes(items: Iterable[ox.Triple] | Iterable[ox.Quad], fmt: ox.RdfFormat,
     return body
 
 
-def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: str | None = None) -> bytes:
-    """One dump's bytes from canonical quads."""
+def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: str | None = None,
+              expanded: list[jsonld.JsonDoc] | None = None) -> bytes:
+    """One dump's bytes from canonical quads (``expanded``: see ``jsonld_document``)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     spec = FORMATS[fmt]
@@ -147,7 +157,7 @@ def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: st
     triples = union_triples(quads)
     if spec.rdf_format is not None:
         return _ox_bytes(triples, spec.rdf_format, _used_prefixes(triples, base) if fmt == "ttl" else None)
-    return jsonld_document(triples, base, frame)
+    return jsonld_document(triples, base, frame, expanded)
 
 
 def serialize_triples(body: bytes, fmt: str, base: str = config.BASE) -> bytes:
@@ -158,10 +168,21 @@ def serialize_triples(body: bytes, fmt: str, base: str = config.BASE) -> bytes:
     return _ox_bytes(triples, formats[fmt], _used_prefixes(triples, base) if fmt != "nt" else None)
 
 
-def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: str | None = None) -> bytes:
-    """Compacted (or framed) JSON-LD of some triples, by pyld, with the published context."""
-    nquads = _ox_bytes(triples, ox.RdfFormat.N_TRIPLES).decode("utf-8")
-    expanded = jsonld.from_nquads(nquads, base)
+def expand(triples: list[ox.Triple], base: str = config.BASE) -> list[jsonld.JsonDoc]:
+    """Triples as expanded JSON-LD: the step every JSON-LD document of them starts from."""
+    return jsonld.from_nquads(_ox_bytes(triples, ox.RdfFormat.N_TRIPLES).decode("utf-8"), base)
+
+
+def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: str | None = None,
+                    expanded: list[jsonld.JsonDoc] | None = None) -> bytes:
+    """Compacted (or framed) JSON-LD of some triples, by pyld, with the published context.
+
+    ``expanded``: the same triples already through ``expand``, when several documents are
+    made of them (the expansion costs more than compacting or framing, and pyld leaves
+    its input as it was).
+    """
+    if expanded is None:
+        expanded = expand(triples, base)
     if frame:
         try:
             frame_doc = jsonld.load_frame(frame, base)
@@ -198,16 +219,22 @@ def gzip_bytes(body: bytes) -> bytes:
 
 
 class DumpCache:
-    """Dumps built once per process on first request (the served graph never changes
-    while the server runs), each behind its own lock so a burst of first requests
-    builds a file once."""
+    """Every dump, built once per process (the served graph never changes while the
+    server runs), each behind its own lock so a burst of first requests builds a file once.
+
+    The server builds them at start-up, in the background (``build_in_background``): a
+    first ``/dumps/`` request then finds them ready instead of waiting seconds for pyld.
+    """
 
     def __init__(self, settings: config.Settings) -> None:
         self.settings = settings
         self._quads: list[ox.Quad] | None = None
+        self._expanded: list[jsonld.JsonDoc] | None = None
         self._dumps: dict[str, Dump] = {}
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._arrived = threading.Condition()  # a dump came from the builder, or it ended
+        self._building = False
 
     def quads(self) -> list[ox.Quad]:
         with self._lock:
@@ -215,11 +242,21 @@ class DumpCache:
                 self._quads = canonical_quads(_served_quads(self.settings))
             return self._quads
 
+    def expanded(self) -> list[jsonld.JsonDoc]:
+        """The union graph as expanded JSON-LD, made once for the compacted dump and every frame."""
+        quads = self.quads()
+        with self._lock:
+            if self._expanded is None:
+                self._expanded = expand(union_triples(quads), self.settings.base)
+            return self._expanded
+
     def get(self, name: str) -> Dump:
         """The dump called ``name`` (e.g. ``spacecoop.ttl.gz``); ``KeyError`` if there is none."""
         parsed = parse_dump_name(name)
         if parsed is None or (parsed[1] and parsed[1] not in jsonld.frame_names()):
             raise KeyError(name)
+        with self._arrived:  # being built in the background: it comes sooner than a second build
+            self._arrived.wait_for(lambda: name in self._dumps or not self._building)
         with self._lock:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
@@ -232,13 +269,73 @@ class DumpCache:
             plain = self.get(dump_name(fmt, frame))
             body = gzip_bytes(plain.body)
             return Dump(name, GZIP_MEDIA_TYPE, body, _etag(body))
-        body = serialize(self.quads(), fmt, self.settings.base, frame)
+        expanded = self.expanded() if fmt == "jsonld" else None
+        body = serialize(self.quads(), fmt, self.settings.base, frame, expanded)
         return Dump(name, FORMATS[fmt].media_type, body, _etag(body))
 
     def names(self) -> list[str]:
         """Every dump offered, plain then gzipped, frames last."""
         plain = [dump_name(f) for f in FORMATS] + [dump_name("jsonld", fr) for fr in jsonld.frame_names()]
         return [n for p in plain for n in (p, p + ".gz")]
+
+    # -- building at start-up ------------------------------------------------------------
+    def build_in_background(self) -> None:
+        """Start building every dump in a process of its own, at low CPU priority.
+
+        pyld is pure Python: in a thread of the server it would hold the interpreter lock
+        for seconds, and every request meanwhile would wait for it. The builder sends each
+        dump as it is done (whole-graph dumps first, the framed views last); a request for
+        one not yet sent waits for it rather than building it a second time. A remote store
+        has no dumps, so nothing starts; if the builder fails, ``get`` builds here as before.
+        """
+        if self._building or self.settings.store.startswith("sparql:"):
+            return
+        ctx = mp.get_context("forkserver")  # the server's: never fork a process with threads
+        receiver, sender = ctx.Pipe(duplex=False)
+        names = [n for n in self.names() if n not in self._dumps]
+        process = ctx.Process(target=_build_dumps, args=(self.settings, names, sender), daemon=True,
+                              name="spacecoop-dumps")
+        process.start()
+        sender.close()
+        self._building = True
+        threading.Thread(target=self._receive, args=(receiver, process), name="spacecoop-dumps",
+                         daemon=True).start()
+
+    def _receive(self, receiver: Connection, process: BaseProcess) -> None:
+        try:
+            while True:
+                dump = receiver.recv()  # EOFError once the builder has sent all (or died)
+                with self._arrived:
+                    self._dumps.setdefault(dump.name, dump)
+                    self._arrived.notify_all()
+        except (EOFError, OSError):
+            pass
+        finally:
+            receiver.close()
+            process.join()
+            if process.exitcode and process.exitcode != -signal.SIGTERM:  # SIGTERM: the server is stopping
+                log.warning("building the dumps in the background failed (exit status %s); "
+                            "each is built when first asked for", process.exitcode)
+            with self._arrived:
+                self._building = False
+                self._arrived.notify_all()
+
+
+BUILDER_NICE = 10  # below the query workers (nice 0): serving comes first on a busy machine
+
+
+def _build_dumps(settings: config.Settings, names: list[str], sender: Connection) -> None:
+    """The background builder's process: build each dump and send it, in order."""
+    with contextlib.suppress(OSError):
+        os.nice(BUILDER_NICE)
+    cache = DumpCache(settings)
+    try:
+        for name in names:
+            sender.send(cache.get(name))
+    except ExportError as err:  # the server's own request gets the same error, and says it
+        log.warning("dumps: %s", err)
+    finally:
+        sender.close()
 
 
 # --- the CLI ----------------------------------------------------------------------------
