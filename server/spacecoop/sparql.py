@@ -11,6 +11,8 @@ no parser:
   required to be UTF-8; ``query`` at most once; ``default-graph-uri`` / ``named-graph-uri``
   passed to the engine, which only looks graphs up in the store;
 * read-only — any update, by any transport, is 403;
+* the endpoint's URL (as the Service Description names it) is the base IRI of every query,
+  so ``<s>`` is ``<https://host/s>``; a query's own ``BASE`` still wins;
 * the rules every query passes (``query_rules``): ``SERVICE`` is 400 unless every target
   is in the operator's allow-list (and the workers' sandbox lets them reach nothing else,
   see ``sandbox.py``); a query nested deeper than ``max_query_depth`` is 400 before a
@@ -513,6 +515,7 @@ _OPENAPI_DESCRIPTION = """The [SPARQL 1.1 Protocol](https://www.w3.org/TR/sparql
   RDF/XML, N-Quads, TriG for CONSTRUCT and DESCRIBE;
 * without a query: the query editor (browsers) or the Service Description.
 
+Relative IRIs resolve against the endpoint's URL. A direct POST body is UTF-8 (another `charset` is 415).
 Updates are 403; `SERVICE` is 400; a query past the time limit is stopped and answered 503.
 """
 
