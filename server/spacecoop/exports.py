@@ -321,7 +321,7 @@ class DumpCache:
                 self._arrived.notify_all()
 
 
-BUILDER_NICE = 10  # below the query workers (nice 0): serving comes first on a busy machine
+BUILDER_NICE = 5  # below the query workers (nice 0): serving comes first, yet the build is not starved
 
 
 def _build_dumps(settings: config.Settings, names: list[str], sender: Connection) -> None:
