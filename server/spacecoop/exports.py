@@ -290,7 +290,8 @@ class DumpCache:
         """
         if self._building or self.settings.store.startswith("sparql:"):
             return
-        ctx = mp.get_context("forkserver")  # the server's: never fork a process with threads
+        # Forked from the workers' forkserver: a process without the server's threads.
+        ctx = mp.get_context("forkserver")
         receiver, sender = ctx.Pipe(duplex=False)
         names = [n for n in self.names() if n not in self._dumps]
         process = ctx.Process(target=_build_dumps, args=(self.settings, names, sender), daemon=True,
