@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 VENDOR := server/spacecoop/pages/static/vendor
 YASGUI_VERSION := 4.6.2
+SWAGGER_UI_VERSION := 5.35.0
+REDOC_VERSION := 2.5.4
 
 .PHONY: serve test lint typecheck assets bench bytecode clean
 
@@ -20,7 +22,18 @@ $(VENDOR)/yasgui/yasgui.min.js:
 	cd build/npm && npm init -y >/dev/null && npm install --no-audit --no-fund --silent --ignore-scripts @zazuko/yasgui@$(YASGUI_VERSION)
 	cp build/npm/node_modules/@zazuko/yasgui/build/yasgui.min.js build/npm/node_modules/@zazuko/yasgui/build/yasgui.min.css $(VENDOR)/yasgui/
 
-assets: $(VENDOR)/yasgui/yasgui.min.js
+# The API documentation pages (/docs, /redoc) likewise: Swagger UI and ReDoc from npm.
+$(VENDOR)/swagger-ui/swagger-ui-bundle.js:
+	mkdir -p build/npm $(VENDOR)/swagger-ui
+	cd build/npm && npm init -y >/dev/null && npm install --no-audit --no-fund --silent --ignore-scripts swagger-ui-dist@$(SWAGGER_UI_VERSION)
+	cp build/npm/node_modules/swagger-ui-dist/swagger-ui-bundle.js build/npm/node_modules/swagger-ui-dist/swagger-ui.css build/npm/node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/swagger-ui/
+
+$(VENDOR)/redoc/redoc.standalone.js:
+	mkdir -p build/npm $(VENDOR)/redoc
+	cd build/npm && npm init -y >/dev/null && npm install --no-audit --no-fund --silent --ignore-scripts redoc@$(REDOC_VERSION)
+	cp build/npm/node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/redoc/
+
+assets: $(VENDOR)/yasgui/yasgui.min.js $(VENDOR)/swagger-ui/swagger-ui-bundle.js $(VENDOR)/redoc/redoc.standalone.js
 
 # Byte-compiled up front (changed files only): an editable install is never compiled by pip,
 # and where PYTHONDONTWRITEBYTECODE is set every start would compile the package again.

@@ -6,7 +6,10 @@
 * ``GET /api/queries`` — the catalogue for machines;
 * ``GET /api/queries/{name}?param=value`` — one OpenAPI operation *per saved query*, with
   its typed parameters, answering SPARQL JSON results (or JSON-LD for a graph) and CSV
-  with ``Accept: text/csv`` or ``format=csv``.
+  with ``Accept: text/csv`` or ``format=csv``; its response schema names the query's columns;
+* ``GET /docs``, ``GET /redoc`` — the OpenAPI document (one ``operationId`` per operation)
+  in Swagger UI and ReDoc, both served from our own static files (``make assets`` vendors
+  them from npm), so the documentation works with no internet.
 
 Parameter values are validated into RDF terms by ``saved_queries.bind`` (a bad value is a
 400 with one line saying what to send) and travel as ``Job.bindings``; they never become
@@ -16,15 +19,19 @@ query text.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+import re
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
 
-from spacecoop import conneg, iris, pages, results
+from spacecoop import config, conneg, iris, pages, results
 from spacecoop import saved_queries as sq
 from spacecoop.store import Engine, QueryError
 
@@ -139,11 +146,64 @@ def _operation_doc(query: sq.SavedQuery) -> str:
     return f"{query.description}\n\n{binding}{kind}\n\n```sparql\n{query.sparql.strip()}\n```"
 
 
+# One RDF term in SPARQL JSON results (SPARQL 1.1 Query Results JSON Format §3.2.2).
+TERM_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "value"],
+    "properties": {
+        "type": {"type": "string", "enum": ["uri", "literal", "bnode", "triple"]},
+        "value": {"description": "the IRI, the literal's lexical form or the blank node's label"},
+        "xml:lang": {"type": "string", "description": "a literal's language tag"},
+        "datatype": {"type": "string", "format": "iri", "description": "a typed literal's datatype"},
+    },
+}
+TRIPLE_COLUMNS = ("subject", "predicate", "object")  # a graph answer as CSV
+
+
+def select_schema(columns: Iterable[str]) -> dict[str, Any]:
+    """The JSON Schema of SPARQL JSON results whose rows bind ``columns`` (each may be unbound).
+
+    >>> s = select_schema(["mission", "label"])
+    >>> s["properties"]["head"]["properties"]["vars"]["items"]["enum"]
+    ['mission', 'label']
+    >>> sorted(s["properties"]["results"]["properties"]["bindings"]["items"]["properties"])
+    ['label', 'mission']
+    """
+    names = list(columns)
+    row: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
+        c: {**TERM_SCHEMA, "description": f"?{c} (absent where unbound)"} for c in names}}
+    if not names:  # columns unknown (a query that calls SERVICE is not parsed ahead): any variable
+        row = {"type": "object", "additionalProperties": TERM_SCHEMA}
+    return {
+        "type": "object", "required": ["head", "results"],
+        "properties": {
+            "head": {"type": "object", "required": ["vars"], "properties": {
+                "vars": {"type": "array", "items": {"type": "string", "enum": names}, "example": names}}},
+            "results": {"type": "object", "required": ["bindings"], "properties": {
+                "bindings": {"type": "array", "items": row}}},
+        },
+    }
+
+
+def _answer_schemas(query: sq.SavedQuery) -> dict[str, dict[str, Any]]:
+    """Each answer format's schema: the columns by name for a table, the boolean for ASK."""
+    if query.is_graph:
+        header = ",".join(TRIPLE_COLUMNS)
+        return {"application/ld+json": {"type": "object", "description": "a JSON-LD document (its @context "
+                                        "is /context.jsonld)"},
+                "text/turtle": {"type": "string"}, "application/n-triples": {"type": "string"},
+                "text/csv": {"type": "string", "description": f"one triple a row, under the header `{header}`"}}
+    if query.form == "ASK":
+        return {"application/sparql-results+json": {
+                    "type": "object", "required": ["boolean"],
+                    "properties": {"head": {"type": "object"}, "boolean": {"type": "boolean"}}},
+                "text/csv": {"type": "string", "description": "the header `_askResult`, then true or false"}}
+    return {"application/sparql-results+json": select_schema(query.columns),
+            "text/csv": {"type": "string", "description": f"one row per answer under the header "
+                                                          f"`{','.join(query.columns)}`"}}
+
+
 def _responses(query: sq.SavedQuery) -> dict[int | str, dict[str, Any]]:
-    offers = GRAPH_TYPES if query.is_graph else SELECT_TYPES
-    content: dict[str, Any] = {media: ({"schema": {"type": "string"}} if media.startswith("text/")
-                                       or media.endswith("triples") else {"schema": {"type": "object"}})
-                               for media in offers.values()}
+    content = {media: {"schema": schema} for media, schema in _answer_schemas(query).items()}
     error = {"application/json": {"schema": {"type": "object", "properties": {
         "error": {"type": "string"}, "param": {"type": "string"}}}}}
     return {200: {"description": "The answer", "content": content},
@@ -249,3 +309,92 @@ def build_router(engine: Engine) -> APIRouter:
         return _error(404, str(sq.UnknownQuery(name, list(by_name))))
 
     return router
+
+
+# ---------------------------------------------------------------------------------------
+# The API documentation
+# ---------------------------------------------------------------------------------------
+VENDOR = "/static/vendor"
+SWAGGER_JS, SWAGGER_CSS = f"{VENDOR}/swagger-ui/swagger-ui-bundle.js", f"{VENDOR}/swagger-ui/swagger-ui.css"
+SWAGGER_ICON = f"{VENDOR}/swagger-ui/favicon-32x32.png"
+REDOC_JS = f"{VENDOR}/redoc/redoc.standalone.js"
+# Swagger UI would send the document to validator.swagger.io for its badge: never call out.
+SWAGGER_PARAMETERS = {"validatorUrl": None}
+# The viewers may load only from this server (ReDoc's sidebar shows a logo from its CDN: the
+# browser never asks for it, and ReDoc hides the image it could not load).
+DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_METHOD_SUFFIX = re.compile(rf"_(?:{'|'.join(HTTP_METHODS)})$")
+
+
+def unique_operation_ids(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give each operation of a multi-method route (GET and HEAD …) an id of its own.
+
+    FastAPI makes one id per route, ``{name}{path}_{one of its methods}``, and repeats it
+    for every method; here each such operation ends in its own method instead.
+
+    >>> doc = {"paths": {"/x": {"get": {"operationId": "x_x_head"}, "head": {"operationId": "x_x_head"}},
+    ...                  "/y": {"get": {"operationId": "y_y_get"}}}}
+    >>> [op["operationId"] for item in unique_operation_ids(doc)["paths"].values() for op in item.values()]
+    ['x_x_get', 'x_x_head', 'y_y_get']
+    """
+    operations = [(method, op) for item in schema.get("paths", {}).values() for method, op in item.items()
+                  if method in HTTP_METHODS and "operationId" in op]
+    counts = Counter(op["operationId"] for _, op in operations)
+    for method, op in operations:
+        if counts[op["operationId"]] > 1:
+            op["operationId"] = f"{_METHOD_SUFFIX.sub('', op['operationId'])}_{method}"
+    return schema
+
+
+def _assets_missing(*paths: str) -> list[str]:
+    return [p for p in paths if not (config.STATIC_DIR / p.removeprefix("/static/")).is_file()]
+
+
+def _no_assets_page(request: Request, missing: list[str]) -> HTMLResponse:
+    """The documentation page without its viewer: say so, and point at the document itself."""
+    notice = ("The documentation viewer is not installed on this server (run <code>make assets</code>); "
+              f"the OpenAPI document itself is at <a href=\"{request.app.openapi_url}\">"
+              f"{request.app.openapi_url}</a>.")
+    return HTMLResponse(f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>API documentation"
+                        f"</title></head><body><h1>API documentation</h1><p>{notice}</p>"
+                        f"<!-- missing: {', '.join(missing)} --></body></html>")
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from our own static files, over an OpenAPI
+    document with one ``operationId`` per operation (create the app with
+    ``docs_url=None, redoc_url=None``: FastAPI's own pages load their scripts from a CDN)."""
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            with warnings.catch_warnings():  # the duplicates FastAPI warns about are what this fixes
+                warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
+                app.openapi_schema = unique_operation_ids(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        if missing := _assets_missing(SWAGGER_JS, SWAGGER_CSS):
+            return _no_assets_page(request, missing)
+        page = get_swagger_ui_html(openapi_url=str(app.openapi_url), title=f"{app.title} — API",
+                                   swagger_js_url=SWAGGER_JS, swagger_css_url=SWAGGER_CSS,
+                                   swagger_favicon_url=SWAGGER_ICON, swagger_ui_parameters=SWAGGER_PARAMETERS)
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        if missing := _assets_missing(REDOC_JS):
+            return _no_assets_page(request, missing)
+        page = get_redoc_html(openapi_url=str(app.openapi_url), title=f"{app.title} — API",
+                              redoc_js_url=REDOC_JS, redoc_favicon_url=SWAGGER_ICON, with_google_fonts=False)
+        page.headers["Content-Security-Policy"] = DOCS_POLICY
+        return page

@@ -52,6 +52,7 @@ def create_app(settings: config.Settings | None = None, engine: Engine | None = 
         description="A linked-data knowledge graph of European–Chinese space cooperation: "
         "SPARQL endpoint, saved queries, linked-data pages and JSON-LD.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # ours, from our own static files: spacecoop.api.install_docs
     )
     app.state.engine = engine
     middleware.install(app, engine.settings)
@@ -60,4 +61,5 @@ def create_app(settings: config.Settings | None = None, engine: Engine | None = 
     for name in ROUTER_MODULES:
         app.state.routers[name] = importlib.import_module(name).build_router(engine)
         app.include_router(app.state.routers[name])
+    importlib.import_module("spacecoop.api").install_docs(app)  # after the routes: it documents them all
     return app

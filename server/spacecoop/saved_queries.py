@@ -159,6 +159,7 @@ class SavedQuery:
     form: str = "SELECT"  # SELECT | ASK | CONSTRUCT | DESCRIBE
     ordered: bool = False  # a top-level ORDER BY: the answer's row order is part of it
     line_offset: int = 0  # header lines, so SPARQL line numbers map to the file
+    columns: tuple[str, ...] = ()  # a SELECT's variables as the engine projects them (OpenAPI schemas)
 
     @property
     def is_graph(self) -> bool:
@@ -288,21 +289,22 @@ def parse(text: str, name: str, path: Path | None = None, base: str | None = Non
     for p in params:
         if p.name not in facts.variables:
             raise QueryFileError(where, None, f"parameter {p.name!r} is declared but ?{p.name} is not in the query")
-    _check_syntax(body, where, n)
+    columns = _check_syntax(body, where, n)
     return SavedQuery(
         name=name, title=_text(header, "summary", where), description=_text(header, "description", where),
         tags=_tags(header, where), params=params, sparql=body, path=path, form=facts.form,
-        ordered=facts.ordered, line_offset=n,
+        ordered=facts.ordered, line_offset=n, columns=columns,
     )
 
 
-def _check_syntax(body: str, where: Path | str, offset: int) -> None:
+def _check_syntax(body: str, where: Path | str, offset: int) -> tuple[str, ...]:
+    """Raise QueryFileError for a query the engine cannot parse; else a SELECT's columns."""
     import pyoxigraph as ox
 
     if sparql_text.facts(body).uses_service:  # checking would evaluate it, calling out; the engine checks it later
-        return
+        return ()
     try:  # parsing needs a store; an empty one answers instantly
-        ox.Store().query(body)
+        res = ox.Store().query(body)
     except SyntaxError as err:
         # Oxigraph says "error at LINE:COLUMN: reason", counting from the query's first line.
         message = str(err).splitlines()[0] if str(err).strip() else "invalid query"
@@ -311,6 +313,7 @@ def _check_syntax(body: str, where: Path | str, offset: int) -> None:
             raise QueryFileError(where, int(at.group(1)) + offset,
                                  f"SPARQL syntax error at column {at.group(2)}: {at.group(3)}") from None
         raise QueryFileError(where, None, f"SPARQL syntax error: {message}") from None
+    return tuple(v.value for v in res.variables) if isinstance(res, ox.QuerySolutions) else ()
 
 
 @functools.lru_cache(maxsize=8)
