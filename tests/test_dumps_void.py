@@ -24,7 +24,8 @@ def test_dump_is_the_export_with_validators(client: httpx.Client, name: str) -> 
     assert r.status_code == 200
     fmt, frame, _ = exports.parse_dump_name(name) or ("", None, False)
     assert r.headers["content-type"].split(";")[0] == exports.FORMATS[fmt].media_type
-    assert r.content == exports.export(fmt, frame)  # one code path for the CLI and the server
+    # One code path for the CLI and the server (whose JSON-LD names the context on its own URL).
+    assert r.content == exports.export(fmt, frame, config.Settings(public_url=str(client.base_url)))
     etag = r.headers["etag"]
     assert etag.startswith('"') and "max-age" in r.headers["cache-control"]
     again = client.get(f"/dumps/{name}", headers={"If-None-Match": etag})
@@ -68,7 +69,8 @@ def test_quad_dump_keeps_graphs(client: httpx.Client, dataset: Dataset) -> None:
 
 def test_jsonld_dump_round_trips(client: httpx.Client, union: Graph) -> None:
     doc = client.get("/dumps/spacecoop.jsonld").json()
-    back = Graph().parse(data=jsonld.to_nquads(jsonld.expand(doc)), format="nt")
+    published = [str(client.base_url).rstrip("/") + "/context.jsonld"]
+    back = Graph().parse(data=jsonld.to_nquads(jsonld.expand(doc, published=published)), format="nt")
     assert isomorphic(back, union)
 
 
@@ -142,7 +144,8 @@ def test_dcat_distributions_and_service(void_graph: Graph, client: httpx.Client,
 def test_void_in_other_formats(client: httpx.Client, void_graph: Graph) -> None:
     r = client.get("/.well-known/void", headers={"Accept": "application/ld+json"})
     assert r.headers["content-type"].startswith("application/ld+json") and "accept" in r.headers["vary"].lower()
-    back = Graph().parse(data=jsonld.to_nquads(jsonld.expand(r.json())), format="nt")
+    published = [str(client.base_url).rstrip("/") + "/context.jsonld"]
+    back = Graph().parse(data=jsonld.to_nquads(jsonld.expand(r.json(), published=published)), format="nt")
     assert isomorphic(back, void_graph)
     html = client.get("/.well-known/void", headers={"Accept": "text/html"})
     assert html.status_code == 200 and "VoID" in html.text and "/dumps/spacecoop.ttl" in html.text

@@ -110,16 +110,17 @@ def test_compacted_dump_is_readable(compacted: dict[str, Any]) -> None:
     assert compacted["@context"] == jsonld.context_url()
     nodes = {n["id"]: n for n in compacted["@graph"]}
     smile = nodes["scr:smile"]
-    assert smile["type"] == "Mission"
-    assert smile["label"]["en"] == "SMILE" and smile["label"]["zh"]
-    assert smile["launchedOn"] == "scr:vega-c"
-    assert smile["status"] == "scr:status-planned"
+    assert smile["type"] == ["Mission"]
+    assert smile["label"]["en"] == "SMILE" and smile["label"]["zh"]  # one label per language
+    assert smile["launchedOn"] == ["scr:vega-c"]  # may be several: an array even when one
+    assert smile["status"] == "scr:status-planned"  # owl:FunctionalProperty: a single value
     assert smile["earliestDate"] == {"type": "xsd:gYearMonth", "@value": "2026-04"}  # precision kept
     assert isinstance(smile["distanceFromEarthKm"], int)
     assert isinstance(smile["quote"]["en"], list)
     assert sorted(nodes["scr:nils"]["carriedOn"]) == ["scr:change-6", "scr:change-6-descent-module"]
     contribution = nodes["scr:smile-esa-payload-module"]
-    assert contribution["providedBy"] == "scr:esa"
+    assert contribution["providedBy"] == ["scr:esa"]
+    assert contribution["contributionTo"] == "scr:smile"  # sh:maxCount 1 on its domain's shape
     # Entities come first, the ontology's blank nodes last.
     ids = [n["id"] for n in compacted["@graph"]]
     assert not any(i.startswith("_:") for i in ids[: len(ids) // 2])
@@ -146,19 +147,19 @@ def test_mission_frame_nests_instruments_providers_and_more() -> None:
     doc = json.loads(exports.export("jsonld", frame="mission"))
     missions = {n["id"]: n for n in doc["@graph"]}
     assert "scr:smile" in missions and "scr:change-6" in missions
-    assert all("Mission" in (n["type"] if isinstance(n["type"], list) else [n["type"]]) for n in missions.values())
+    assert all("Mission" in n["type"] for n in missions.values())
     change6 = missions["scr:change-6"]
-    instruments = change6["instruments"] if isinstance(change6["instruments"], list) else [change6["instruments"]]
-    nils = next(i for i in instruments if i["id"] == "scr:nils")
+    nils = next(i for i in change6["instruments"] if i["id"] == "scr:nils")
     assert nils["label"]["en"] == "Negative Ions at the Lunar Surface"
-    provided = nils["providedThrough"] if isinstance(nils["providedThrough"], list) else [nils["providedThrough"]]
-    assert any(p["providedBy"]["id"] == "scr:esa" and p["providedBy"]["label"]["en"] == "European Space Agency"
-               for p in provided)
+    assert any(p["id"] == "scr:esa" and p["label"]["en"] == "European Space Agency"
+               for c in nils["providedThrough"] for p in c["providedBy"])
     smile = missions["scr:smile"]
-    assert smile["launchedOn"]["id"] == "scr:vega-c" and smile["launchedOn"]["label"]["en"] == "Vega-C"
+    assert [(v["id"], v["label"]["en"]) for v in smile["launchedOn"]] == [("scr:vega-c", "Vega-C")]
     assert {c["id"] for c in smile["contributions"]} >= {"scr:smile-esa-payload-module"}
-    assert smile["events"]["id"] == "scr:smile-launch"
-    assert smile["source"]["label"]["en"].startswith("European, Chinese Space Agency Heads Meet")
+    # One event on SMILE, several on Chang'e 6: an array on both.
+    assert [e["id"] for e in smile["events"]] == ["scr:smile-launch"]
+    assert len(change6["events"]) > 1
+    assert smile["source"][0]["label"]["en"].startswith("European, Chinese Space Agency Heads Meet")
 
 
 def test_unknown_frame_is_an_error() -> None:
@@ -200,11 +201,78 @@ def test_context_file_matches_the_ontology() -> None:
 
 def test_context_has_readable_keys() -> None:
     ctx = jsonld.context()["@context"]
-    assert ctx["label"] == {"@id": "rdfs:label", "@container": "@language"}
-    for key in ("launchedOn", "providedBy", "carriedOn", "status"):
-        assert ctx[key] == {"@id": f"sc:{key}", "@type": "@id"}
+    assert ctx["label"] == {"@id": "rdfs:label", "@container": "@language"}  # sh:uniqueLang
+    for key in ("launchedOn", "providedBy", "carriedOn"):
+        assert ctx[key] == {"@id": f"sc:{key}", "@type": "@id", "@container": "@set"}
+    assert ctx["status"] == {"@id": "sc:status", "@type": "@id"}  # owl:FunctionalProperty
     assert ctx["date"] == "sc:date"  # the value keeps its datatype: day, month or year
-    assert ctx["instruments"] == {"@reverse": "sc:carriedOn"}
+    assert ctx["quote"] == {"@id": "sc:quote", "@container": ["@language", "@set"]}
+    assert ctx["instruments"] == {"@reverse": "sc:carriedOn", "@container": "@set"}
+    assert ctx["type"] == {"@id": "@type", "@container": "@set"}
+
+
+def test_cardinalities_come_from_the_ontology_and_the_shapes() -> None:
+    ontology = jsonld.read_triples(config.ONTOLOGY_DIR / "spacecoop.ttl")
+    shapes = [t for f in sorted(config.SHAPES_DIR.glob("*.ttl")) for t in jsonld.read_triples(f)]
+    single, per_language = jsonld.cardinalities(ontology, shapes)
+    assert SC + "status" in single  # owl:FunctionalProperty
+    assert SC + "date" in single and SC + "distanceFromEarthKm" in single  # sh:targetSubjectsOf + maxCount 1
+    assert SC + "contributionTo" in single  # maxCount 1 on the shape of its rdfs:domain
+    assert SC + "mission" not in single  # bounded on mission starts only, not on every event
+    assert SC + "launchedOn" not in single and SC + "quote" not in single
+    assert str(config.RDFS.label) in per_language and SC + "quote" not in per_language
+
+
+def _arrays_as_the_context_says(node: Any, ctx: dict[str, Any], where: str, seen: list[str]) -> None:
+    """Every key with ``@set`` holds an array; every other property key one value (never an array)."""
+    if isinstance(node, list):
+        for item in node:
+            _arrays_as_the_context_says(item, ctx, where, seen)
+        return
+    if not isinstance(node, dict) or "@value" in node:
+        return
+    for key, value in node.items():
+        term = ctx.get(key)
+        if isinstance(term, dict) and key != "@context":
+            container = term.get("@container")
+            if container == "@set":
+                assert isinstance(value, list), (where, node.get("id"), key)
+                seen.append(key)
+            elif container == ["@language", "@set"]:
+                assert all(isinstance(v, list) for v in value.values()), (where, node.get("id"), key)
+            elif container == "@language":
+                assert all(isinstance(v, str) for v in value.values()), (where, node.get("id"), key)
+            elif container is None:
+                assert not isinstance(value, list), (where, node.get("id"), key)  # the model says one
+        elif isinstance(term, str) and not term.startswith("@"):
+            assert not isinstance(value, list), (where, node.get("id"), key)
+        if key == "@reverse":  # what points here: many things may
+            assert all(isinstance(v, list) for v in value.values()), (where, node.get("id"), key)
+            for items in value.values():
+                _arrays_as_the_context_says(items, ctx, where, seen)
+        elif key != "@context":
+            _arrays_as_the_context_says(value, ctx, where, seen)
+
+
+@pytest.mark.parametrize("frame", [None, *jsonld.frame_names()])
+def test_multi_valued_keys_are_arrays_in_every_document(frame: str | None) -> None:
+    ctx = jsonld.context()["@context"]
+    doc = json.loads(exports.export("jsonld", frame=frame))
+    seen: list[str] = []
+    _arrays_as_the_context_says(doc, ctx, frame or "compacted", seen)
+    assert {"type", "launchedOn" if frame in (None, "mission") else "type"} <= set(seen)
+
+
+@pytest.mark.parametrize("slug", ENTITIES)
+def test_multi_valued_keys_are_arrays_in_entity_documents(slug: str, local_engine: Engine) -> None:
+    iri = SCR + slug
+    nt = local_engine.run_sync(Job(describe.DESCRIBE_ENTITY, graph_format="ntriples",
+                                   bindings=(("entity", ("uri", iri)),))).body
+    incoming = describe.incoming_predicates(iri, describe.parse_ntriples(nt))
+    doc = jsonld.entity_document(nt.decode("utf-8"), iri, incoming)
+    seen: list[str] = []
+    _arrays_as_the_context_says(doc, jsonld.context()["@context"], slug, seen)
+    assert "type" in seen
 
 
 @pytest.fixture
@@ -277,3 +345,132 @@ def test_cli_export_rejects_a_frame_for_a_non_jsonld_format() -> None:
     assert done.returncode == 2 and b"JSON-LD" in done.stderr
     done = run_cli("--frame", "nope")
     assert done.returncode == 2 and b"no frame" in done.stderr
+
+
+# --- real consumers of a live server ----------------------------------------------------
+# Each consumer runs in a process of its own, with nothing of ours imported: pyld with its
+# default document loader (requests) and jsonld.js from npm with its Node loader. Both
+# fetch the document and then the context it names, from our server on loopback.
+PYLD_CONSUMER = """
+import sys
+from pyld import jsonld
+print(jsonld.to_rdf(sys.argv[1], {"format": "application/n-quads"}), end="")
+"""
+JSONLD_JS_CONSUMER = """
+const jsonld = require('jsonld');
+jsonld.toRDF(process.argv[1], {format: 'application/n-quads'}).then(
+  nq => process.stdout.write(nq), e => { console.error(e.message); process.exit(1); });
+"""
+NPM_DIR = Path(__file__).resolve().parent.parent / "build" / "npm"
+# Document → the same triples in another format (None: the document is a view of the dump).
+CONSUMED = {
+    "/resource/smile": "/resource/smile.nt",  # the bare IRI: the consumer negotiates JSON-LD
+    "/resource/change-6.jsonld": "/resource/change-6.nt",
+    "/resource/status-planned.jsonld": "/resource/status-planned.nt",
+    "/dumps/spacecoop.jsonld": "/dumps/spacecoop.nt",
+    "/dumps/spacecoop-mission.jsonld": None,
+    "/ontology.jsonld": "/ontology.nt",
+    "/graph/missions.jsonld": "/graph/missions.nt",
+    "/.well-known/void?format=jsonld": "/.well-known/void?format=nt",
+}
+
+
+@pytest.fixture(scope="module")
+def jsonld_js() -> Path:
+    """``node_modules`` holding jsonld.js, installed from npm into build/npm when missing."""
+    import os
+    import shutil
+
+    modules = NPM_DIR / "node_modules"
+    if not (modules / "jsonld" / "package.json").is_file():
+        if not shutil.which("npm") or not shutil.which("node"):
+            if os.environ.get("CI"):
+                pytest.fail("npm is missing: the README asks for it (jsonld.js comes from the npm registry)")
+            pytest.skip("npm is not installed: jsonld.js cannot be fetched")
+        NPM_DIR.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "jsonld"], cwd=NPM_DIR,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    return modules
+
+
+@pytest.fixture(scope="module")
+def rebased_server() -> Any:
+    from .conftest import LiveServer
+
+    srv = LiveServer("--workers", "2", env={"SPACECOOP_BASE": "https://kg.example.org"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["default", "rebased"])
+def live(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(server URL, base IRI) of the default server and of one rebased to https://kg.example.org."""
+    if request.param == "default":
+        return request.getfixturevalue("server").url, config.CANONICAL_BASE
+    return request.getfixturevalue("rebased_server").url, "https://kg.example.org/"
+
+
+def consume(command: list[str], url: str, env: dict[str, str] | None = None) -> Graph:
+    import os
+
+    done = subprocess.run([*command, url], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode == 0, f"{command[0]} could not read {url}: {done.stderr[-2000:]}"
+    return Graph().parse(data=done.stdout, format="nt")
+
+
+def served_graph(url: str) -> Graph:
+    import httpx
+
+    r = httpx.get(url, timeout=60)
+    assert r.status_code == 200, url
+    return Graph().parse(data=r.text, format="nt")
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", list(CONSUMED))
+def test_documents_name_a_context_at_the_serving_origin(live: tuple[str, str], path: str) -> None:
+    import httpx
+    from pyld.jsonld import LINK_HEADER_REL, parse_link_header
+
+    url, base = live
+    r = httpx.get(url + path, headers={"Accept": "application/ld+json"}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == jsonld.MEDIA_TYPE
+    named = r.json()["@context"]
+    assert named == url + "/context.jsonld"  # where the document came from, not an .example host
+    links = parse_link_header(r.headers["link"])
+    assert links[LINK_HEADER_REL]["target"] == named
+    assert not isinstance(links.get("alternate"), list)  # pyld's loader fails on several alternates
+    ctx = httpx.get(named, timeout=30)
+    assert ctx.status_code == 200 and ctx.headers["access-control-allow-origin"] == "*"
+    assert ctx.json()["@context"]["@vocab"] == base + "ontology#"
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", list(CONSUMED))
+def test_pyld_with_its_default_loader_expands_every_document(live: tuple[str, str], path: str) -> None:
+    url, base = live
+    got = consume([sys.executable, "-c", PYLD_CONSUMER], url + path)
+    check_consumed(got, url, path, base)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", list(CONSUMED))
+def test_jsonld_js_expands_every_document(live: tuple[str, str], path: str, jsonld_js: Path) -> None:
+    url, base = live
+    got = consume(["node", "-e", JSONLD_JS_CONSUMER], url + path, env={"NODE_PATH": str(jsonld_js)})
+    check_consumed(got, url, path, base)
+
+
+def check_consumed(got: Graph, url: str, path: str, base: str) -> None:
+    """The consumer read exactly the triples the server gives in N-Triples (a framed view: only triples of the dump)."""
+    assert len(got) > 10, path
+    assert any(str(s).startswith(base) for s in got.subjects()), "the IRIs are the server's own"
+    same = CONSUMED[path]
+    if same is not None:
+        assert isomorphic(got, served_graph(url + same)), path
+    else:
+        dump = served_graph(url + "/dumps/spacecoop.nt")
+        extra = [t for t in got if t not in dump]
+        assert not extra, extra[:3]

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", metavar="FILE", help="serve these RDF files instead of the bundled graph")
     p.add_argument("--timeout", type=float, help="query time limit in seconds (default 10)")
     p.add_argument("--workers", type=int, help="query worker processes (default 4)")
+    p.add_argument("--quiet", action="store_true", help="no access log (the start-up lines and warnings stay)")
 
     p = sub.add_parser("load", help="build a persistent Oxigraph store from RDF files")
     p.add_argument("files", nargs="*", metavar="FILE", help="RDF files (default: the bundled graph)")
@@ -71,10 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``spacecoop`` console script."""
     args = build_parser().parse_args(argv)
+    from spacecoop import config  # after parsing: --help needs no settings
+
+    # A setting that cannot be used stops every command before it starts: one line, exit 2
+    # (as argparse does for a bad flag), never a traceback or a half-started server.
+    if config.BASE_ERROR:
+        print(f"spacecoop {args.command}: {config.BASE_ERROR}", file=sys.stderr)
+        return 2
     module_name, func_name = COMMANDS[args.command]
     func = getattr(importlib.import_module(module_name), func_name)
     try:
         return int(func(args) or 0)
+    except config.SettingError as err:
+        print(f"spacecoop {args.command}: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `spacecoop export | head`

@@ -13,8 +13,10 @@ Nothing else in the package defines an IRI prefix or reads an environment variab
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rdflib import Namespace
 from rdflib.namespace import DCAT, DCTERMS, OWL, PROV, RDF, RDFS, SDO, SH, SKOS, VOID, XSD
@@ -24,7 +26,83 @@ from rdflib.namespace import Namespace as _NS
 # The canonical base is a reserved ".example" domain: the data is written against it and
 # a deployment maps it to its own host with SPACECOOP_BASE (see loader.rebase).
 CANONICAL_BASE = "https://spacecoop.example/"
-BASE = os.environ.get("SPACECOOP_BASE", CANONICAL_BASE)
+
+
+class SettingError(ValueError):
+    """A setting (``SPACECOOP_*`` or a flag) that cannot be used; its text is one line for stderr."""
+
+
+# What a base's path may hold: RFC 3986 unreserved, sub-delims, ":", "@", "/" and %XX.
+# Everything a SPARQL IRIREF, a Turtle IRI and a URL path all accept unescaped, so the
+# textual rebase of queries and data (CANONICAL_BASE → base) can never break their syntax.
+_PATH = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
+                   r"|\[[0-9A-Fa-f:.]+\]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_base(raw: str, name: str = "SPACECOOP_BASE") -> str:
+    """An http(s) base IRI in its one spelling: scheme and host lower-case, the default port
+    dropped, the path ending in ``/``; anything else is a ``SettingError`` naming ``name``.
+
+    >>> normalise_base("http://127.0.0.1:8001"), normalise_base("https://KG.example.org")
+    ('http://127.0.0.1:8001/', 'https://kg.example.org/')
+    >>> normalise_base("https://example.org/kg"), normalise_base("https://example.org:443/kg/")
+    ('https://example.org/kg/', 'https://example.org/kg/')
+    >>> normalise_base("https://example.org/kg/?x=1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    spacecoop.config.SettingError: SPACECOOP_BASE='https://example.org/kg/?x=1' has a query or a fragment: ...
+    """
+    def refuse(why: str) -> SettingError:
+        return SettingError(f"{name}={raw!r} {why}")
+
+    if not raw or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise refuse("is empty" if not raw else "holds a space or a control character")
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not raw[len(scheme):].startswith("://"):
+        raise refuse("is not an http(s) URL: give the scheme and host, e.g. https://kg.example.org/")
+    if "?" in raw or "#" in raw:
+        raise refuse("has a query or a fragment: a base is scheme://host[:port][/path/] only")
+    if "@" in parts.netloc:
+        raise refuse("has user information: a base is scheme://host[:port][/path/] only")
+    host, _, port = parts.netloc.rpartition(":") if not parts.netloc.endswith("]") else (parts.netloc, "", "")
+    if not host:  # no colon at all: the whole netloc is the host
+        host, port = port, ""
+    if not _HOST.fullmatch(host):
+        raise refuse("has no valid host name")
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise refuse(f"has an invalid port {port!r}")
+    if not _PATH.fullmatch(parts.path):
+        raise refuse("has characters a path may not hold unescaped: percent-encode them")
+    if any(seg in (".", "..") for seg in parts.path.split("/")):
+        raise refuse("has a . or .. path segment")
+    netloc = host.lower() + (f":{int(port)}" if port and int(port) != _DEFAULT_PORTS[scheme] else "")
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return f"{scheme}://{netloc}{path}"
+
+
+def _base_from_env() -> tuple[str, str | None]:
+    """The base from SPACECOOP_BASE, and the one-line reason when it is refused.
+
+    A refused base falls back to the canonical one so that importing the package still
+    works; the command line refuses to start on the reason (``cli.main``: exit 2), and
+    ``Settings()`` raises it.
+    """
+    try:
+        return normalise_base(os.environ.get("SPACECOOP_BASE") or CANONICAL_BASE), None  # empty: unset
+    except SettingError as err:
+        return CANONICAL_BASE, str(err)
+
+
+BASE, BASE_ERROR = _base_from_env()
+
+
+def _refused_or(base: str) -> str:
+    if BASE_ERROR:
+        raise SettingError(BASE_ERROR)
+    return base
 
 SC = Namespace(CANONICAL_BASE + "ontology#")  # classes and properties
 SCR = Namespace(CANONICAL_BASE + "resource/")  # things the graph describes
@@ -108,7 +186,7 @@ class Settings:
 
     store: str = field(default_factory=lambda: os.environ.get("SPACECOOP_STORE", "oxigraph"))
     data_files: tuple[str, ...] = ()  # empty: the bundled ontology + data + query catalogue
-    base: str = BASE
+    base: str = field(default_factory=lambda: _refused_or(BASE))
     public_url: str = field(default_factory=lambda: os.environ.get("SPACECOOP_PUBLIC_URL", ""))
     query_timeout: float = field(default_factory=lambda: _env_float("SPACECOOP_TIMEOUT", 10.0))
     max_result_rows: int = field(default_factory=lambda: _env_int("SPACECOOP_MAX_ROWS", 100_000))
@@ -137,15 +215,22 @@ class Settings:
     # it the worker stops, is replaced, and the client is told (422).
     query_memory_mb: int = field(default_factory=lambda: _env_int("SPACECOOP_QUERY_MEMORY_MB", 1024))
 
+    def __post_init__(self) -> None:
+        # The one normalisation: every Settings holds the base and the public URL spelled
+        # one way, whoever built it (environment, flags, a test).
+        object.__setattr__(self, "base", normalise_base(self.base))
+        if self.public_url:
+            object.__setattr__(self, "public_url", normalise_base(self.public_url, "SPACECOOP_PUBLIC_URL"))
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some settings changed (CLI flags override the environment)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
 __all__ = [
-    "BASE", "CANONICAL_BASE", "CONTEXT_FILE", "DATA_DIR", "DCAT", "DCTERMS", "EXPECTED_DIR",
+    "BASE", "BASE_ERROR", "CANONICAL_BASE", "CONTEXT_FILE", "DATA_DIR", "DCAT", "DCTERMS", "EXPECTED_DIR",
     "ONTOLOGY_DIR", "ONTOLOGY_IRI", "ORG", "OWL", "PREFIXES", "PROV", "QUERIES_DIR", "RDF",
     "RDFS", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SCSH", "SD", "SDO", "SH", "SHAPES_DIR",
-    "SKOS", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "WD", "WDT", "XSD", "Settings",
-    "graph_iri", "resource_iri",
+    "SKOS", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "WD", "WDT", "XSD", "SettingError", "Settings",
+    "graph_iri", "normalise_base", "resource_iri",
 ]

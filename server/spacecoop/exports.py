@@ -145,8 +145,8 @@ def _ox_bytes(items: Iterable[ox.Triple] | Iterable[ox.Quad], fmt: ox.RdfFormat,
 
 
 def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: str | None = None,
-              expanded: list[jsonld.JsonDoc] | None = None) -> bytes:
-    """One dump's bytes from canonical quads (``expanded``: see ``jsonld_document``)."""
+              expanded: list[jsonld.JsonDoc] | None = None, context: str | None = None) -> bytes:
+    """One dump's bytes from canonical quads (``expanded``, ``context``: see ``jsonld_document``)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     spec = FORMATS[fmt]
@@ -157,7 +157,7 @@ def serialize(quads: list[ox.Quad], fmt: str, base: str = config.BASE, frame: st
     triples = union_triples(quads)
     if spec.rdf_format is not None:
         return _ox_bytes(triples, spec.rdf_format, _used_prefixes(triples, base) if fmt == "ttl" else None)
-    return jsonld_document(triples, base, frame, expanded)
+    return jsonld_document(triples, base, frame, expanded, context)
 
 
 def serialize_triples(body: bytes, fmt: str, base: str = config.BASE) -> bytes:
@@ -174,12 +174,13 @@ def expand(triples: list[ox.Triple], base: str = config.BASE) -> list[jsonld.Jso
 
 
 def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: str | None = None,
-                    expanded: list[jsonld.JsonDoc] | None = None) -> bytes:
+                    expanded: list[jsonld.JsonDoc] | None = None, context: str | None = None) -> bytes:
     """Compacted (or framed) JSON-LD of some triples, by pyld, with the published context.
 
     ``expanded``: the same triples already through ``expand``, when several documents are
     made of them (the expansion costs more than compacting or framing, and pyld leaves
-    its input as it was).
+    its input as it was). ``context``: the context URL the document names
+    (``jsonld.published_context_url``; default the base's).
     """
     if expanded is None:
         expanded = expand(triples, base)
@@ -188,14 +189,15 @@ def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: st
             frame_doc = jsonld.load_frame(frame, base)
         except KeyError as err:
             raise ExportError(str(err.args[0])) from None
-        return jsonld.dumps(jsonld.frame(expanded, frame_doc, base))
-    return jsonld.dumps(jsonld.compact(expanded, base))
+        return jsonld.dumps(jsonld.frame(expanded, frame_doc, base, context=context))
+    return jsonld.dumps(jsonld.compact(expanded, base, context))
 
 
 def export(fmt: str, frame: str | None = None, settings: config.Settings | None = None) -> bytes:
     """The dump of the served graph in ``fmt`` (optionally framed): what both CLI and server send."""
     settings = settings or config.Settings()
-    return serialize(canonical_quads(_served_quads(settings)), fmt, settings.base, frame)
+    return serialize(canonical_quads(_served_quads(settings)), fmt, settings.base, frame,
+                     context=jsonld.published_context_url(settings))
 
 
 # --- cached dumps for the server --------------------------------------------------------
@@ -270,7 +272,8 @@ class DumpCache:
             body = gzip_bytes(plain.body)
             return Dump(name, GZIP_MEDIA_TYPE, body, _etag(body))
         expanded = self.expanded() if fmt == "jsonld" else None
-        body = serialize(self.quads(), fmt, self.settings.base, frame, expanded)
+        body = serialize(self.quads(), fmt, self.settings.base, frame, expanded,
+                         jsonld.published_context_url(self.settings))
         return Dump(name, FORMATS[fmt].media_type, body, _etag(body))
 
     def names(self) -> list[str]:

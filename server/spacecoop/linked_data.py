@@ -154,6 +154,17 @@ class LinkedData:
                 self._caches.entities = [iris.slug_of(describe.value(r["entity"]), self.base) or "" for r in rows]
             return self._caches.entities
 
+    @property
+    def context_url(self) -> str:
+        """The context URL our JSON-LD documents name (and their ``Link`` header)."""
+        return jsonld.published_context_url(self.engine.settings)
+
+    def jsonld_response(self, doc: dict[str, Any]) -> Response:
+        """A JSON-LD document, with its context also named in a ``Link`` header (for clients
+        that read the body as plain JSON)."""
+        return Response(jsonld.dumps(doc), media_type=jsonld.MEDIA_TYPE,
+                        headers={"Link": jsonld.context_link(self.context_url)})
+
     def public_url(self, request: Request) -> str:
         """Where this server is reachable (for absolute links in VoID and schema.org)."""
         return self.engine.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
@@ -177,7 +188,11 @@ class LinkedData:
             response = Response(status_code=304)
         else:
             response = await render(variant)
-        response.headers.update({"ETag": etag, "Cache-Control": PAGE_CACHE, "Link": link_header(path)})
+        # A JSON-LD answer links its context instead of the alternates: pyld's default loader
+        # (requests, up to 3.3 at least) fails on a response with several rel="alternate"
+        # links, and a JSON-LD consumer is the one client that reads this answer's links.
+        response.headers.update({"ETag": etag, "Cache-Control": PAGE_CACHE,
+                                 "Link": response.headers.get("link") or link_header(path)})
         if ext is None:
             # The bare IRI answers differently per Accept; the variant has its own URL.
             response.headers["Vary"] = "Accept"
@@ -197,8 +212,7 @@ class LinkedData:
             return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
         triples = describe.parse_ntriples(nt)
         if variant == "jsonld":
-            doc = await asyncio.to_thread(self._entity_jsonld, iri, nt, triples)
-            return Response(jsonld.dumps(doc), media_type=media)
+            return self.jsonld_response(await asyncio.to_thread(self._entity_jsonld, iri, nt, triples))
         graphs = [describe.value(r["graph"]) for r in await self.select(describe.ENTITY_GRAPHS, **binding)]
         page = describe.entity_page(iri, triples, await self.vocabulary(), graphs, self.base)
         if variant == "json":
@@ -219,7 +233,8 @@ class LinkedData:
         return await network_svg(self.engine, iri)
 
     def _entity_jsonld(self, iri: str, nt: bytes, triples: list[describe.Triple]) -> dict[str, Any]:
-        return jsonld.entity_document(nt.decode("utf-8"), iri, describe.incoming_predicates(iri, triples), self.base)
+        return jsonld.entity_document(nt.decode("utf-8"), iri, describe.incoming_predicates(iri, triples), self.base,
+                                      self.context_url)
 
     async def not_found(self, request: Request, slug: str) -> Response:
         """A helpful 404: what was asked, similar entities, where to look instead."""
@@ -253,8 +268,8 @@ class LinkedData:
             if graph_format:
                 return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
             doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
-                                                                 self.base))
-            return Response(jsonld.dumps(doc), media_type=media)
+                                                                 self.base, self.context_url))
+            return self.jsonld_response(doc)
         iri = binding["graph"][1]
         rows = await self.select(describe.GRAPH_SUBJECTS, **binding)
         data = {"iri": iri, "name": iris.local_name(iri), "path": iris.iri_to_path(iri, self.base),
@@ -279,8 +294,8 @@ class LinkedData:
         if variant == "jsonld":
             nt = await self.graph(describe.ONTOLOGY_GRAPH, "ntriples")
             doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
-                                                                 self.base))
-            return Response(jsonld.dumps(doc), media_type=media)
+                                                                 self.base, self.context_url))
+            return self.jsonld_response(doc)
         data = await self._ontology_page()
         if variant == "json":
             return Response(orjson.dumps(data), media_type=media)
@@ -387,11 +402,12 @@ class LinkedData:
         except exports.ExportError as err:
             return Response(f"{err}\n", status_code=501, media_type="text/plain")
         disposition = "attachment" if name.endswith(".gz") else "inline"
+        headers = {"Content-Disposition": f'{disposition}; filename="{dump.name}"', "Access-Control-Allow-Origin": "*"}
+        if dump.media_type == jsonld.MEDIA_TYPE:
+            headers["Link"] = jsonld.context_link(self.context_url)
 
         def make() -> Response:
-            return Response(dump.body, media_type=dump.media_type,
-                            headers={"Content-Disposition": f'{disposition}; filename="{dump.name}"',
-                                     "Access-Control-Allow-Origin": "*"})
+            return Response(dump.body, media_type=dump.media_type, headers=headers)
 
         return cached(request, dump.etag, make, DUMP_CACHE)
 
@@ -417,7 +433,9 @@ class LinkedData:
         ext = next((e for e, (m, _) in VARIANTS.items() if m == media), "ttl")
         headers = {"Vary": "Accept", "Content-Location": f"{void.PATH}?format={ext}"}
         if media not in ("text/html", "application/json"):
-            body = await asyncio.to_thread(void.serialize, graph, media, self.base)
+            body = await asyncio.to_thread(void.serialize, graph, media, self.base, self.context_url)
+            if media == jsonld.MEDIA_TYPE:
+                headers["Link"] = jsonld.context_link(self.context_url)
             return Response(body, media_type=media, headers=headers)
         vocab = await self.vocabulary()
         data = void.summary(stats, vocab.label, self.base) | {

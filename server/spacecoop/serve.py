@@ -1,16 +1,42 @@
-"""``spacecoop serve`` and ``spacecoop load``: running the app and building stores."""
+"""``spacecoop serve`` and ``spacecoop load``: running the app and building stores.
+
+``spacecoop serve`` says what it serves, as uvicorn and Datasette do: where it listens,
+the store and its size, the workers and the time limit, what optional part is missing,
+then one access-log line per request (``--quiet`` turns that off).
+
+The base's path is where the server answers (docs/deploy.md): with
+``SPACECOOP_BASE=https://example.org/kg/`` the IRI ``https://example.org/kg/resource/smile``
+is served at ``/kg/resource/smile`` — and at ``/resource/smile`` too, so a reverse proxy
+may pass the path through or strip the prefix.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
+import os
+import re
 import sys
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from spacecoop import config
 from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
-from spacecoop.store import Engine, write_stamp
+from spacecoop.store import ENDPOINT_PATH, Engine, write_stamp
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Vendored browser assets (``make assets``): without them a page loads but does nothing.
+VENDORED = (("yasgui", "the SPARQL editor (/sparql in a browser)"), ("swagger-ui", "the API documentation (/docs)"),
+            ("redoc", "the API documentation (/redoc)"))
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -27,11 +53,152 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
     return config.Settings().with_(**changes)
 
 
+def listen_url(host: str, port: int, base: str) -> str:
+    """Where the server answers, under the base's path (the public URL when none is set).
+
+    >>> listen_url("127.0.0.1", 8000, "https://spacecoop.example/")
+    'http://127.0.0.1:8000/'
+    >>> listen_url("::1", 8001, "https://example.org/kg/")
+    'http://[::1]:8001/kg/'
+    """
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{base_path(base)}"
+
+
+def base_path(base: str) -> str:
+    """The path of a (normalised) base: ``/`` or ``/kg/``."""
+    return urlsplit(base).path
+
+
+class BasePath:
+    """ASGI wrapper: a request under the base's path is answered as the same request at the root.
+
+    Everything behind it (routes, IRI ↔ path, the response cache) knows one set of paths,
+    relative to the base; ``root_path`` is left alone, since a stripped path may itself
+    start with the prefix (base ``…/resource/``: ``/resource/resource/smile``).
+    """
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix.rstrip("/")  # "/kg"
+        self.raw_prefix = self.prefix.encode("ascii")  # a base's path is ASCII (config.normalise_base)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == self.prefix or path.startswith(self.prefix + "/"):
+                scope = dict(scope)
+                scope["path"] = path[len(self.prefix):] or "/"
+                raw = scope.get("raw_path")
+                if raw is not None and raw.startswith(self.raw_prefix):
+                    scope["raw_path"] = raw[len(self.raw_prefix):] or b"/"
+        await self.app(scope, receive, send)
+
+
+# Bytes that would let a request target forge or garble a log line.
+_UNSAFE = re.compile(rb"[\x00-\x20\x7f-\xff]")
+MAX_LOGGED_TARGET = 2000
+
+
+class AccessLog:
+    """ASGI wrapper: one line per HTTP request, ``METHOD target status milliseconds``.
+
+    Off the hot path: a line is formatted with bytes ``%``, appended to a list and written
+    with one ``os.write`` per turn of the event loop, however many requests finished in it
+    (no logging module, no lock, no flush per line).
+    """
+
+    def __init__(self, app: ASGIApp, fd: int) -> None:
+        self.app = app
+        self.fd = fd
+        self._pending: list[bytes] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def logged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logged)
+        finally:
+            self.record(scope, status, time.perf_counter() - started)
+
+    def record(self, scope: Scope, status: int, seconds: float) -> None:
+        """Queue the line of one finished request (status 0: none was sent)."""
+        if self.fd < 0:
+            return
+        target = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        if _UNSAFE.search(target):
+            target = _UNSAFE.sub(lambda m: b"%%%02X" % m[0][0], target)
+        if len(target) > MAX_LOGGED_TARGET:
+            target = target[:MAX_LOGGED_TARGET] + b"..."
+        line = b"%s %s %s %.1fms\n" % (scope["method"].encode("ascii", "replace"), target,
+                                        str(status).encode() if status else b"-", seconds * 1000)
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        """Write the queued lines (a reader that went away turns the log off)."""
+        data = b"".join(self._pending)
+        self._pending.clear()
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except BlockingIOError:
+            pass  # a full pipe: drop these lines rather than stall every request
+        except OSError:
+            self.fd = -1
+
+
+def missing_parts() -> list[str]:
+    """What optional part is missing on this machine, one line each (empty: nothing)."""
+    out = []
+    for name, what in VENDORED:
+        folder = config.STATIC_DIR / "vendor" / name
+        if not folder.is_dir() or not any(folder.iterdir()):
+            out.append(f"{what}: its browser assets are missing from {folder.relative_to(config.PACKAGE_DIR)}; "
+                       "run `make assets`")
+    return out
+
+
+def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool) -> str:
+    """The lines ``spacecoop serve`` prints once it listens."""
+    store = settings.store
+    if engine.is_remote:
+        size = f"remote SPARQL endpoint {store.removeprefix('sparql:')}"
+    else:
+        kind = {"oxigraph": "Oxigraph, in memory", "memory": "rdflib, in memory"}.get(store, f"Oxigraph at {store}")
+        data = ", ".join(settings.data_files) if settings.data_files else "the bundled graph"
+        size = f"{kind}: {data}, {engine.triple_count:,} triples in {len(engine.named_graphs)} named graphs"
+    workers = f"{settings.workers} query worker{'s' if settings.workers != 1 else ''}"
+    lines = [
+        f"spacecoop serve: listening on {url} (SPARQL endpoint {url.rstrip('/')}{ENDPOINT_PATH})",
+        f"  store      {size}",
+        f"  base IRI   {settings.base}" + ("" if settings.public_url == url else f", public URL {settings.public_url}"),
+        f"  queries    {workers}, time limit {settings.query_timeout:g} s, at most {settings.max_result_rows:,} rows",
+    ]
+    lines += [f"  warning    {w}" for w in missing_parts()]
+    lines.append("  access log below (method, path, status, time); --quiet turns it off" if access_log
+                 else "  access log off (--quiet)")
+    return "\n".join(lines)
+
+
 def cli_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn (uvloop + httptools when installed)."""
     settings = settings_from_args(args)
+    url = listen_url(args.host, args.port, settings.base)
     if not settings.public_url:
-        settings = settings.with_(public_url=f"http://{args.host}:{args.port}/")
+        settings = settings.with_(public_url=url)
     engine = Engine(settings)
     # The store loads and the query workers boot while the web framework is imported.
     engine.launch()
@@ -44,7 +211,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     from spacecoop.app import asgi_app
 
     try:
-        app = asgi_app(settings, engine)
+        app: ASGIApp = asgi_app(settings, engine)
         engine.launched()
     except (LoadError, ValueError, FileNotFoundError) as err:
         engine.close()
@@ -53,13 +220,26 @@ def cli_serve(args: argparse.Namespace) -> int:
     finally:
         gc.freeze()
         gc.enable()
+    if base_path(settings.base) != "/":
+        app = BasePath(app, base_path(settings.base))
+    access_log = not args.quiet
+    if access_log:
+        app = AccessLog(app, sys.stdout.fileno())
     # Bounded heads, bodies, idle time and connection count (http_limits.py); imported here,
     # with uvicorn, so the import overlaps the store's loading like the framework's does.
     from spacecoop import http_limits
 
     limits = http_limits.limits_from_settings(settings, http_limits.raise_fd_limit())
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, ws="none",
-                http=http_limits.protocol_class(limits))
+    server_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                                   ws="none", http=http_limits.protocol_class(limits))
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)  # the engine has started (lifespan), the port is bound
+            if not self.should_exit:
+                print(banner(url, settings, engine, access_log), file=sys.stderr, flush=True)
+
+    Server(server_config).run()
     return 0
 
 

@@ -206,11 +206,12 @@ def _add_dcat(g: Graph, ds: URIRef, endpoint: URIRef, dumps: Sequence[DumpInfo])
 RDF_FORMATS = {"turtle": "text/turtle", "nt": "application/n-triples", "xml": "application/rdf+xml"}
 
 
-def serialize(g: Graph, media_type: str, base: str = config.BASE) -> bytes:
-    """The description in one RDF media type (JSON-LD compacted with the published context)."""
+def serialize(g: Graph, media_type: str, base: str = config.BASE, context: str | None = None) -> bytes:
+    """The description in one RDF media type (JSON-LD compacted with the published context,
+    named ``context``: see ``jsonld.published_context_url``)."""
     if media_type == jsonld.MEDIA_TYPE:
         nt = g.serialize(format="nt")
-        return jsonld.dumps(jsonld.compact(jsonld.from_nquads(nt, base), base))
+        return jsonld.dumps(jsonld.compact(jsonld.from_nquads(nt, base), base, context))
     fmt = next(k for k, v in RDF_FORMATS.items() if v == media_type)
     return g.serialize(format=fmt, encoding="utf-8")
 
