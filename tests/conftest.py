@@ -40,9 +40,10 @@ class LiveServer:
     """A running ``spacecoop serve`` process."""
 
     def __init__(self, *extra: str, env: dict[str, str] | None = None,
-                 preexec: Callable[[], None] | None = None) -> None:
-        """``preexec`` runs in the child before ``exec`` (e.g. to lower a resource limit)."""
-        self.port = free_port()
+                 preexec: Callable[[], None] | None = None, port: int | None = None) -> None:
+        """``preexec`` runs in the child before ``exec`` (e.g. to lower a resource limit);
+        ``port``: one chosen beforehand (a base IRI that names the server's own address)."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(ROOT / "tests" / f".server-{self.port}.log", "w+")  # noqa: SIM115
         self.process = subprocess.Popen(
