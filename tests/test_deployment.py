@@ -228,3 +228,23 @@ def test_missing_vendored_assets_are_named(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_nothing_is_reported_missing_when_everything_is_there() -> None:
     assert not [m for m in serve.missing_parts() if "make assets" in m]
+
+
+@pytest.mark.parametrize("path, raw, seen", [
+    ("/k g/resource/smile", b"/k%20g/resource/smile", ("/resource/smile", b"/resource/smile")),
+    ("/k g", b"/k%20g", ("/", b"/")),
+    ("/k g/resource/smile", b"/k%20%67/resource/smile", ("/resource/smile", b"/resource/smile")),  # escaped its way
+    ("/k gx/resource/smile", b"/k%20gx/resource/smile", ("/k gx/resource/smile", b"/k%20gx/resource/smile")),
+    ("/resource/smile", b"/resource/smile", ("/resource/smile", b"/resource/smile")),  # a proxy that strips
+])
+def test_the_base_path_maps_onto_the_root(path: str, raw: bytes, seen: tuple[str, bytes]) -> None:
+    import asyncio
+
+    got: list[tuple[str, bytes]] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        got.append((scope["path"], scope["raw_path"]))
+
+    wrapped = serve.BasePath(app, serve.base_path(config.normalise_base("https://example.org/k%20g")))
+    asyncio.run(wrapped({"type": "http", "path": path, "raw_path": raw}, None, None))  # type: ignore[arg-type]
+    assert got == [seen]

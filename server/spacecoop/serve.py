@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from spacecoop import config
 from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
@@ -78,8 +78,9 @@ class BasePath:
 
     def __init__(self, app: ASGIApp, prefix: str) -> None:
         self.app = app
-        self.prefix = prefix.rstrip("/")  # "/kg"
-        self.raw_prefix = self.prefix.encode("ascii")  # a base's path is ASCII (config.normalise_base)
+        encoded = prefix.rstrip("/")  # "/kg": ASCII, maybe %-escaped (config.normalise_base)
+        self.prefix = unquote(encoded)  # as ASGI gives the path: decoded
+        self.raw_prefix = encoded.encode("ascii")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -88,8 +89,9 @@ class BasePath:
                 scope = dict(scope)
                 scope["path"] = path[len(self.prefix):] or "/"
                 raw = scope.get("raw_path")
-                if raw is not None and raw.startswith(self.raw_prefix):
-                    scope["raw_path"] = raw[len(self.raw_prefix):] or b"/"
+                if raw is not None:  # the client may have escaped the prefix its own way
+                    scope["raw_path"] = (raw[len(self.raw_prefix):] if raw.startswith(self.raw_prefix)
+                                         else quote(scope["path"]).encode("ascii")) or b"/"
         await self.app(scope, receive, send)
 
 
