@@ -203,14 +203,16 @@ def test_serve_logs_every_request(talkative: LiveServer) -> None:
 
 
 @pytest.mark.live
-def test_quiet_turns_the_access_log_off() -> None:
-    srv = LiveServer("--workers", "1", "--quiet")
+def test_quiet_turns_the_access_log_off_and_a_wildcard_host_is_warned_about() -> None:
+    srv = LiveServer("--workers", "1", "--quiet", "--host", "0.0.0.0")
     try:
         for _ in range(3):
             assert httpx.get(srv.url + "/resource/smile.ttl", timeout=30).status_code == 200
         time.sleep(0.3)
         text = log_text(srv)
         assert "spacecoop serve: listening on" in text and "access log off (--quiet)" in text
+        assert f"  warning    listening on every interface and SPACECOOP_PUBLIC_URL is not set: links, the " \
+               f"endpoint's base IRI and JSON-LD contexts name http://0.0.0.0:{srv.port}/" in text
         assert not access_lines(srv, 1, timeout=0.5)
     finally:
         srv.stop()

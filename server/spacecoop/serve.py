@@ -33,6 +33,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # every interface: no address a client could use
+
 # Vendored browser assets (``make assets``): without them a page loads but does nothing.
 VENDORED = (("yasgui", "the SPARQL editor (/sparql in a browser)"), ("swagger-ui", "the API documentation (/docs)"),
             ("redoc", "the API documentation (/redoc)"))
@@ -174,8 +176,9 @@ def missing_parts() -> list[str]:
     return out
 
 
-def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool) -> str:
-    """The lines ``spacecoop serve`` prints once it listens."""
+def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool,
+           warnings: tuple[str, ...] = ()) -> str:
+    """The lines ``spacecoop serve`` prints once it listens (``warnings``: more of them)."""
     store = settings.store
     if engine.is_remote:
         size = f"remote SPARQL endpoint {store.removeprefix('sparql:')}"
@@ -190,7 +193,7 @@ def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool
         f"  base IRI   {settings.base}" + ("" if settings.public_url == url else f", public URL {settings.public_url}"),
         f"  queries    {workers}, time limit {settings.query_timeout:g} s, at most {settings.max_result_rows:,} rows",
     ]
-    lines += [f"  warning    {w}" for w in missing_parts()]
+    lines += [f"  warning    {w}" for w in (*warnings, *missing_parts())]
     lines.append("  access log below (method, path, status, time); --quiet turns it off" if access_log
                  else "  access log off (--quiet)")
     return "\n".join(lines)
@@ -200,7 +203,12 @@ def cli_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn (uvloop + httptools when installed)."""
     settings = settings_from_args(args)
     url = listen_url(args.host, args.port, settings.base)
+    warnings: tuple[str, ...] = ()
     if not settings.public_url:
+        if args.host in WILDCARD_HOSTS:
+            warnings = (f"listening on every interface and SPACECOOP_PUBLIC_URL is not set: links, the endpoint's "
+                        f"base IRI and JSON-LD contexts name {url}, which other machines cannot reach; set it "
+                        "to the address clients use (docs/deploy.md)",)
         settings = settings.with_(public_url=url)
     engine = Engine(settings)
     # The store loads and the query workers boot while the web framework is imported.
@@ -240,7 +248,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)  # the engine has started (lifespan), the port is bound
             if not self.should_exit:
-                print(banner(url, settings, engine, access_log is not None), file=sys.stderr, flush=True)
+                print(banner(url, settings, engine, access_log is not None, warnings), file=sys.stderr, flush=True)
 
     Server(server_config).run()
     if access_log is not None:
