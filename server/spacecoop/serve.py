@@ -233,7 +233,8 @@ def cli_serve(args: argparse.Namespace) -> int:
         gc.enable()
     if base_path(settings.base) != "/":
         app = BasePath(app, base_path(settings.base))
-    access_log = AccessLog(app, sys.stdout.fileno()) if not args.quiet else None
+    # No standard output at all (started with it closed): nowhere to log to.
+    access_log = AccessLog(app, sys.stdout.fileno()) if not args.quiet and sys.stdout is not None else None
     if access_log is not None:
         app = access_log
     # Bounded heads, bodies, idle time and connection count (http_limits.py); imported here,
