@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
 
@@ -434,7 +434,10 @@ def entity_page(iri: str, triples: Sequence[Triple], vocab: Vocabulary, graphs: 
         },
         "formats": format_links(path),
         "query": entity_query(iri, base),
-        "query_href": "/sparql?query=" + quote(entity_query(iri, base)),
+        # The editor opens a tab with it (YASGUI's share-link keys, in the fragment: a
+        # /sparql?query= link would be a protocol request, answered with results).
+        "query_href": "/sparql#" + urlencode({"query": entity_query(iri, base), "tabTitle": labels.get(iri) or slug},
+                                             quote_via=quote),
     }
 
 
