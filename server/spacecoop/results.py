@@ -15,6 +15,7 @@ b'x\\r\\na\\tb\\r\\n'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -127,6 +128,37 @@ def to_tsv(variables: Sequence[str], rows: Sequence[Row]) -> bytes:
 def boolean_text(value: bool) -> bytes:
     # CSV/TSV have no boolean form in the spec; the common practice is a one-cell table.
     return f"_askResult\n{str(value).lower()}\n".encode()
+
+
+# XML 1.0 (§2.2 Char) cannot hold U+0000, the other C0 controls but tab, LF and CR, nor
+# U+FFFE and U+FFFF, written raw or as character references: a document with one is not
+# XML. (In UTF-8 the controls are single bytes that never occur inside another character.)
+_NOT_XML_CHAR = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+_INSTEAD_OF_XML = {
+    "application/sparql-results+xml": "ask for JSON (Accept: application/sparql-results+json, or format=json)",
+    "application/rdf+xml": "ask for Turtle, N-Triples or JSON-LD (Accept: text/turtle, or format=turtle)",
+}
+
+
+def xml_problem(media_type: str, body: bytes) -> str | None:
+    """Why ``body`` cannot be served as the XML ``media_type`` says, or None when it can.
+
+    >>> xml_problem("application/sparql-results+xml", b"<results><result><literal>a\\x00b</literal>").split(";")
+    ['the answer holds U+0000 (in result 1), which XML 1.0 cannot hold', ' ask for JSON (Accept: \
+application/sparql-results+json, or format=json)']
+    >>> xml_problem("application/sparql-results+xml", b"<literal>tab\\there \\xe2\\x9c\\x93</literal>") is None
+    True
+    >>> xml_problem("application/sparql-results+json", b'{"value": "a\\\\u0000b"}') is None
+    True
+    """
+    instead = _INSTEAD_OF_XML.get(media_type)
+    found = _NOT_XML_CHAR.search(body) if instead else None
+    if found is None:
+        return None
+    char = found.group().decode("utf-8")
+    where = body.count(b"<result>", 0, found.start())
+    at = f" (in result {where})" if where else ""
+    return f"the answer holds U+{ord(char):04X}{at}, which XML 1.0 cannot hold; {instead}"
 
 
 SELECT_WRITERS = {"json": to_json, "xml": to_xml, "csv": to_csv, "tsv": to_tsv}

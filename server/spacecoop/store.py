@@ -993,6 +993,7 @@ class Engine:
             ans = await asyncio.to_thread(self._local.run, job, self.limits)
         else:
             raise RuntimeError("engine not started")
+        ans = servable(ans)
         if self._cache is not None and not is_volatile(job.query):
             self._cache.put(key, ans)
         return ans
@@ -1028,13 +1029,20 @@ class Engine:
     def run_sync(self, job: Job) -> Answer:
         """Blocking form of ``run`` for the CLI and tests (no event loop needed)."""
         if self._local is not None:
-            return self._local.run(self.admit(job), self.limits)
+            return servable(self._local.run(self.admit(job), self.limits))
         return asyncio.run(self.run(job))
 
     async def select(self, query: str, **bindings: tuple) -> list[dict[str, tuple]]:
         """Run a SELECT and return rows of plain terms (for pages and pictures)."""
         ans = await self.run(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
         return parse_json_rows(ans.body)
+
+
+def servable(ans: Answer) -> Answer:
+    """``ans`` as it may be sent: XML that XML 1.0 cannot hold (a literal with U+0000 …) is a 406."""
+    if (problem := results.xml_problem(ans.media_type, ans.body)) is not None:
+        raise QueryError(406, problem)
+    return ans
 
 
 def _endpoint_addresses(allow_list: Sequence[str]) -> tuple[tuple[str, int], ...]:
