@@ -10,6 +10,7 @@ status never seen before) appears without code changes.
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import subprocess
 import sys
@@ -191,11 +192,19 @@ def test_mission_neighbourhood(client: httpx.Client) -> None:
     assert client.get("/network", params={"mission": "../etc"}).status_code == 404
 
 
-def test_network_svg_for_the_mission_page(engine: Engine) -> None:
-    svg = asyncio.run(pictures.network_svg(engine, iris.entity_iri("change-6", config.BASE)))
-    assert svg.startswith("<svg") and 'role="img"' in svg and "<title" in svg
-    assert "/resource/nils" in svg and "/resource/esa" in svg
-    assert asyncio.run(pictures.network_svg(engine, iris.entity_iri("esa", config.BASE))) == ""
+def test_inline_network_for_the_mission_page(engine: Engine) -> None:
+    inline = asyncio.run(pictures.inline_network(engine, iris.entity_iri("change-6", config.BASE)))
+    assert inline and not inline.notice
+    assert inline.svg.startswith("<svg") and 'role="img"' in inline.svg and "<title" in inline.svg
+    assert "/resource/nils" in inline.svg and "/resource/esa" in inline.svg
+    assert not asyncio.run(pictures.inline_network(engine, iris.entity_iri("esa", config.BASE)))
+
+
+def test_inline_network_is_a_notice_when_the_renderer_is_off(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPACECOOP_GRAPHVIZ", "off")
+    inline = asyncio.run(pictures.inline_network(engine, iris.entity_iri("smile", config.BASE)))
+    assert inline and not inline.svg
+    assert "cannot be drawn" in inline.notice and "SPACECOOP_GRAPHVIZ=off" in inline.notice
 
 
 # ---------------------------------------------------------------------------------------
@@ -370,19 +379,63 @@ def test_dot_quoting_cannot_be_escaped() -> None:
     assert "&quot;" not in graphviz.html_text("plain") and graphviz.html_text("<b>") == "&lt;b&gt;"
 
 
-def test_missing_dot_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(graphviz.shutil, "which", lambda name: None)
-    with pytest.raises(graphviz.GraphvizError, match="apt-get install graphviz"):
+def test_the_bundled_renderer_is_used_and_nothing_is_missing() -> None:
+    assert Path(graphviz.program()).name == graphviz.BUNDLED  # from PyPI: no system package
+    assert graphviz.missing_reason() is None
+
+
+def test_missing_renderer_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPACECOOP_GRAPHVIZ", "no-such-graphviz-program")
+    with pytest.raises(graphviz.GraphvizError, match=r"'no-such-graphviz-program' .* is not installed"):
+        graphviz.render('digraph "unique-for-this-test" { a }')
+    reason = graphviz.missing_reason()
+    assert reason and "\n" not in reason and "no-such-graphviz-program" in reason
+    monkeypatch.setenv("SPACECOOP_GRAPHVIZ", "off")
+    with pytest.raises(graphviz.GraphvizError, match="turned off"):
         graphviz.render('digraph "unique-for-this-test" { a }')
 
 
-def test_dot_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(*args: object, **kwargs: object) -> None:
-        raise subprocess.TimeoutExpired("dot", 0.1)
+def fake_renderer(tmp_path: Path, body: str) -> str:
+    """A dot-compatible program that misbehaves: a shell script."""
+    script = tmp_path / "fake-dot"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
 
-    monkeypatch.setattr(graphviz.subprocess, "run", slow)
-    with pytest.raises(graphviz.GraphvizError, match="longer than"):
-        graphviz.render('digraph "another-unique-graph" { a }', timeout=0.1)
+
+def test_renderer_time_limit_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_file = tmp_path / "pid"
+    monkeypatch.setenv("SPACECOOP_GRAPHVIZ", fake_renderer(tmp_path, f"echo $$ > {pid_file}; exec sleep 300"))
+    with pytest.raises(graphviz.GraphvizError, match=r"longer than 0\.5 s"):
+        graphviz.render('digraph "another-unique-graph" { a }', timeout=0.5)
+    with pytest.raises(ProcessLookupError):  # stopped and reaped, not left running
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_renderer_failure_is_one_short_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = fake_renderer(tmp_path, "echo 'Error: syntax error in line 1' >&2; exit 1")
+    monkeypatch.setenv("SPACECOOP_GRAPHVIZ", failing)
+    with pytest.raises(graphviz.GraphvizError, match=r"^Graphviz \(fake-dot\) failed: Error: syntax error in line 1$"):
+        graphviz.render('digraph "a-third-unique-graph" { a }')
+    assert str(tmp_path) not in (graphviz.missing_reason() or "no reason")
+
+
+def test_png_draws_chinese_glyphs_from_the_bundled_font() -> None:
+    """Without the font every Chinese character is the same empty box: two differ only with it."""
+    def png(text: str) -> bytes:
+        g = graphviz.Graph("glyphs", node_defaults={"fontname": "Liberation Sans", "shape": "plaintext"})
+        g.node("n", label=text)
+        return graphviz.render(g.source(), "png", dpi=144)
+
+    assert png_size(png("天")) == png_size(png("问"))
+    assert png("天") != png("问")
+    assert graphviz.png_font().is_file()
+
+
+def test_png_is_bounded_by_its_pixels() -> None:
+    huge = b'<svg xmlns="http://www.w3.org/2000/svg" width="20000pt" height="20000pt"></svg>'
+    with pytest.raises(graphviz.GraphvizError, match="too large"):
+        graphviz.rasterise(huge, 144)
 
 
 def test_network_neighbourhood_unit() -> None:

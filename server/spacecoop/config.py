@@ -180,6 +180,15 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def graphviz_choice() -> str:
+    """``SPACECOOP_GRAPHVIZ``: "" (the bundled Graphviz), ``off``, or a dot-compatible program.
+
+    Read at each drawing (spacecoop.graphviz), not frozen in Settings: pictures are drawn by
+    the process, whichever engine asked.
+    """
+    return os.environ.get("SPACECOOP_GRAPHVIZ", "").strip()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings of the server and the query engine (env vars SPACECOOP_*)."""
@@ -232,5 +241,5 @@ __all__ = [
     "ONTOLOGY_DIR", "ONTOLOGY_IRI", "ORG", "OWL", "PREFIXES", "PROV", "QUERIES_DIR", "RDF",
     "RDFS", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SCSH", "SD", "SDO", "SH", "SHAPES_DIR",
     "SKOS", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "WD", "WDT", "XSD", "SettingError", "Settings",
-    "graph_iri", "normalise_base", "resource_iri",
+    "graph_iri", "graphviz_choice", "normalise_base", "resource_iri",
 ]

@@ -19,7 +19,7 @@ import difflib
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -28,6 +28,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from spacecoop import describe, exports, iris, jsonld, middleware, pages, void
 from spacecoop.conneg import negotiate
 from spacecoop.store import Engine, Job, QueryError
+
+if TYPE_CHECKING:  # the drawing code is imported when a mission page is drawn
+    from spacecoop.pictures import InlinePicture
 
 # ext → (media type, engine graph format or None when we serialise ourselves)
 VARIANTS: dict[str, tuple[str, str | None]] = {
@@ -221,16 +224,17 @@ class LinkedData:
         neighbourhood = await self._neighbourhood(iri, page)
         html = pages.render("entity.html", request=request, title=page["label"], **page,
                             schema_json=describe.script_json(describe.schema_org(page, url)),
-                            neighbourhood_svg=neighbourhood)
+                            neighbourhood=neighbourhood)
         return HTMLResponse(html)
 
-    async def _neighbourhood(self, iri: str, page: dict[str, Any]) -> str:
-        """A mission page shows its own part of the cooperation map (empty for other things)."""
+    async def _neighbourhood(self, iri: str, page: dict[str, Any]) -> InlinePicture | None:
+        """A mission page shows its own part of the cooperation map (None for other things),
+        or a notice in its place when it cannot be drawn: the page answers 200 either way."""
         if iris.term_iri("Mission", self.base) not in {t["iri"] for t in page["types"]}:
-            return ""
-        from spacecoop.pictures import network_svg  # drawing needs Graphviz: only for mission pages
+            return None
+        from spacecoop.pictures import inline_network  # the drawing code: only for mission pages
 
-        return await network_svg(self.engine, iri)
+        return await inline_network(self.engine, iri)
 
     def _entity_jsonld(self, iri: str, nt: bytes, triples: list[describe.Triple]) -> dict[str, Any]:
         return jsonld.entity_document(nt.decode("utf-8"), iri, describe.incoming_predicates(iri, triples), self.base,

@@ -8,13 +8,19 @@ every mission, event, agency and contribution.
 
 Routes: ``/timeline``, ``/timeline.svg|.png|.json``, ``/network``, ``/network.svg|.png|.json``
 (each ``?mission=SLUG`` for one mission's neighbourhood). For other pages:
-``await network_svg(engine, mission_iri)`` gives a mission's neighbourhood as inline SVG.
+``await inline_network(engine, mission_iri)`` gives a mission's neighbourhood as inline SVG,
+or the notice that stands in for it when it cannot be drawn.
+
+An optional picture never takes a page down: when the renderer is missing, fails or is past
+its time limit, the pages answer 200 with a short notice where the picture would be, and
+only the image files (``.svg``, ``.png``) answer 503 (``graphviz.missing_reason`` says why).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -26,7 +32,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from spacecoop import config, graphviz, iris
-from spacecoop.pictures import network, timeline
+from spacecoop.pictures import network, style, timeline
 
 Link = Callable[[str], str]
 Rows = list[dict[str, tuple]]
@@ -34,6 +40,9 @@ Rows = list[dict[str, tuple]]
 TIMELINE_QUERY = "timeline-items"
 NETWORK_QUERIES = ("network-nodes", "network-edges")
 PNG_DPI = 144
+# A picture inside another page must not hold that page up for long.
+INLINE_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
 
 
 class PictureError(Exception):
@@ -56,17 +65,20 @@ class Picture:
     pinned: bool
     data: dict[str, Any]
 
-    def render(self, fmt: str) -> bytes:
-        """SVG or PNG bytes from Graphviz (blocking; the server calls it in a thread)."""
-        return graphviz.render(self.dot, fmt, self.layout, pinned=self.pinned,
-                               dpi=PNG_DPI if fmt == "png" else None)
-
     names: dict[str, str] = field(default_factory=dict)  # node id → what a reader should hear
 
-    def svg(self, inline: bool = False, id_prefix: str | None = None) -> str:
+    def render(self, fmt: str, timeout: float = graphviz.DEFAULT_TIMEOUT) -> bytes:
+        """SVG or PNG bytes (blocking; the server calls it in a thread). The PNG is the
+        finished SVG rasterised, so both files are the same picture."""
+        if fmt == "png":
+            return graphviz.rasterise(self.svg(timeout=timeout).encode("utf-8"), PNG_DPI)
+        return self.svg(timeout=timeout).encode("utf-8")
+
+    def svg(self, inline: bool = False, id_prefix: str | None = None,
+            timeout: float = graphviz.DEFAULT_TIMEOUT) -> str:
         """The SVG with a title and description for screen readers; ``inline`` for HTML."""
-        svg = finish_svg(self.render("svg").decode("utf-8"), self.title, self.description,
-                         id_prefix or self.kind, inline)
+        drawn = graphviz.render(self.dot, "svg", self.layout, pinned=self.pinned, timeout=timeout)
+        svg = finish_svg(drawn.decode("utf-8"), self.title, self.description, id_prefix or self.kind, inline)
         return readable_titles(svg, self.names)
 
 
@@ -97,6 +109,8 @@ def finish_svg(svg: str, title: str, description: str, id_prefix: str, inline: b
     # Graphviz writes "-" as "&#45;" so that comments stay valid; the comments are gone,
     # and a plain "-" keeps class names and text greppable.
     body = body.replace("&#45;", "-")
+    # Graphviz measured with one font name; the browser gets the whole list to choose from.
+    body = body.replace(f'font-family="{style.METRIC_FONT}"', f'font-family="{style.FONT}"')
     body = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{id_prefix}-{m.group(1)}"', body)
     body = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{id_prefix}-{m.group(1)})", body)
     body = re.sub(r'(class="node decor[^"]*")', r'\1 aria-hidden="true"', body)
@@ -237,16 +251,40 @@ async def network_picture(engine: Any, link: Link, mission: str | None = None) -
     return make_network(nodes, edges, link, mission)
 
 
-async def network_svg(engine: Any, mission_iri: str) -> str:
-    """A mission's neighbourhood on the cooperation map, as SVG to put inline in a page.
+@dataclass(frozen=True)
+class InlinePicture:
+    """A picture to put inside a page: its inline SVG, or the notice that stands in for it."""
 
-    Returns "" when the IRI is not a mission on the map. Links are local paths.
+    svg: str = ""
+    notice: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.svg or self.notice)
+
+
+def unavailable_notice(why: str) -> str:
+    """The short text a page shows where a picture would be."""
+    return f"The picture cannot be drawn right now ({why}); the rest of the page is complete."
+
+
+async def inline_network(engine: Any, mission_iri: str) -> InlinePicture:
+    """A mission's neighbourhood on the cooperation map, to put inline in a page.
+
+    Empty (false) when the IRI is not a mission on the map; a notice instead of the SVG when
+    the renderer is missing, fails or is past ``INLINE_TIMEOUT``, or a query behind the
+    picture fails: the page around it never fails for it. Links are local paths.
     """
     try:
         picture = await network_picture(engine, local_link(engine.settings.base), mission_iri)
+        svg = await asyncio.to_thread(picture.svg, True, "neighbourhood", INLINE_TIMEOUT)
     except PictureError:
-        return ""
-    return await asyncio.to_thread(picture.svg, True, "neighbourhood")
+        return InlinePicture()
+    except graphviz.GraphvizError as err:
+        return InlinePicture(notice=unavailable_notice(str(err)))
+    except Exception:  # a side query or the drawing code: logged, and the page still answers
+        log.exception("the neighbourhood of %s could not be drawn", mission_iri)
+        return InlinePicture(notice=unavailable_notice("an internal error, logged on the server"))
+    return InlinePicture(svg=svg)
 
 
 # =====================================================================================
@@ -271,20 +309,22 @@ def build_router(engine: Any) -> APIRouter:
         return await makers[kind](engine, link, mission)
 
     async def page(kind: str, request: Request) -> Response:
-        from spacecoop.pages import respond
+        from spacecoop.pages import respond, wants_json
 
         try:
             pic = await picture(kind, request)
-            svg = await asyncio.to_thread(pic.svg, True)
         except PictureError as err:
             return respond(request, f"{kind}.html", {"title": "Not found", "error": err.message},
-                           status_code=err.status, svg="", picture=None)
-        except graphviz.GraphvizError as err:
-            return respond(request, f"{kind}.html", {"title": "Picture unavailable", "error": str(err)},
-                           status_code=503, svg="", picture=None)
+                           status_code=err.status, svg="", notice="", picture=None)
+        svg = notice = ""
+        if not wants_json(request):  # the JSON is the data alone: it needs no renderer
+            try:
+                svg = await asyncio.to_thread(pic.svg, True)
+            except graphviz.GraphvizError as err:  # the page is its data too: 200, a notice in place
+                notice = unavailable_notice(str(err))
         mission = request.query_params.get("mission") or ""
         suffix = f"?mission={mission}" if mission else ""
-        return respond(request, f"{kind}.html", pic.data, svg=svg, picture=pic, suffix=suffix)
+        return respond(request, f"{kind}.html", pic.data, svg=svg, notice=notice, picture=pic, suffix=suffix)
 
     async def image(kind: str, fmt: str, request: Request) -> Response:
         try:
@@ -296,7 +336,8 @@ def build_router(engine: Any) -> APIRouter:
         except PictureError as err:
             return Response(err.message + "\n", status_code=err.status, media_type="text/plain")
         except graphviz.GraphvizError as err:
-            return Response(f"{err}\n", status_code=503, media_type="text/plain")
+            return Response(f"The picture cannot be drawn right now: {err}.\n", status_code=503,
+                            media_type="text/plain", headers={"Retry-After": "60"})
         media = "image/svg+xml" if fmt == "svg" else "image/png"
         return Response(body, media_type=media, headers={"Content-Disposition": f'inline; filename="{kind}.{fmt}"'})
 
@@ -367,6 +408,7 @@ def cli_render(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["Picture", "PictureError", "build_router", "cli_render", "finish_svg", "make_network",
-           "make_timeline", "network_svg", "query_rows", "render_to_file"]
+__all__ = ["INLINE_TIMEOUT", "InlinePicture", "Picture", "PictureError", "build_router", "cli_render",
+           "finish_svg", "inline_network", "make_network", "make_timeline", "query_rows", "render_to_file",
+           "unavailable_notice"]
 

@@ -159,13 +159,17 @@ def neighbourhood(network: Network, mission: str) -> Network:
 # =====================================================================================
 # Drawing
 # =====================================================================================
+NODE_FONT_SIZE = 10
 def _node_label(node: Node) -> HtmlLabel:
     strong = node.kind == "agency"
     stroke, _, _ = style.side_style(node.side)
     colour = "white" if strong else style.INK
     rows = [f'<TR><TD><FONT COLOR="{colour}"><B>{html_text(node.label)}</B></FONT></TD></TR>']
     if node.label_zh:
-        rows.append(f'<TR><TD><FONT COLOR="{colour}">{html_text(node.label_zh)}</FONT></TD></TR>')
+        # Graphviz without a font library guesses a Chinese glyph narrower than it is drawn:
+        # the cell is given the width the line takes (at least), so the box fits it.
+        width = style.text_width(node.label_zh, NODE_FONT_SIZE)
+        rows.append(f'<TR><TD WIDTH="{width:.0f}"><FONT COLOR="{colour}">{html_text(node.label_zh)}</FONT></TD></TR>')
     note = node.kind
     if node.kind == "mission":
         note = f"● {node.status_label}" if node.status_label else "mission"
@@ -240,10 +244,11 @@ def _legend() -> HtmlLabel:
 def draw(network: Network, link: Link, title: str = "SpaceCoop KG cooperation map") -> Graph:
     """The map as a Graphviz graph for ``dot`` (left to right)."""
     graph = Graph(title, {"rankdir": "LR", "bgcolor": "white", "pad": "0.3", "nodesep": "0.18",
-                          "ranksep": "0.5", "newrank": "true", "fontname": style.FONT, "fontsize": 9,
+                          "ranksep": "0.5", "newrank": "true", "fontname": style.METRIC_FONT, "fontsize": 9,
                           "label": _legend(), "labelloc": "b", "labeljust": "l", "fontcolor": style.INK},
-                  {"fontname": style.FONT, "fontsize": 10, "fontcolor": style.INK, "margin": "0.1,0.04"},
-                  {"fontname": style.FONT, "fontsize": 8.5, "arrowsize": 0.7})
+                  {"fontname": style.METRIC_FONT, "fontsize": NODE_FONT_SIZE, "fontcolor": style.INK,
+                   "margin": "0.1,0.04"},
+                  {"fontname": style.METRIC_FONT, "fontsize": 8.5, "arrowsize": 0.7})
     centre = graph.subgraph("missions", rank="same")
     clusters: dict[str, Graph] = {}
     for node in sorted(network.nodes.values(), key=lambda n: (n.kind, n.label)):

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import unicodedata
 
-# Graphviz measures text with these fonts (Debian: fonts-liberation, fonts-noto-cjk) and
-# writes the same list into the SVG, so a browser picks the same faces when it has them.
+# Graphviz measures text by the font's name, and has metrics for "Liberation Sans" (Arial's,
+# which it shares), not for a list of names: the DOT names METRIC_FONT, and the finished SVG
+# names FONT, so a browser picks the same faces when it has them and falls back in order.
+METRIC_FONT = "Liberation Sans"
 FONT = "Liberation Sans,Arial,Noto Sans CJK SC,sans-serif"
 INK = "#1d2330"
 MUTED = "#5b6475"

@@ -597,8 +597,8 @@ def draw(groups: Sequence[Group], link: Link, title: str = "SpaceCoop KG timelin
     ``link`` maps an IRI to the href its picture element gets.
     """
     graph = Graph(title, {"bgcolor": "white", "pad": "0.25", "outputorder": "nodesfirst",
-                          "fontname": style.FONT, "splines": "false"},
-                  {"fontname": style.FONT, "fontsize": FONT_SIZE, "fontcolor": style.INK, "penwidth": 0})
+                          "fontname": style.METRIC_FONT, "splines": "false"},
+                  {"fontname": style.METRIC_FONT, "fontsize": FONT_SIZE, "fontcolor": style.INK, "penwidth": 0})
     canvas = Canvas(graph)
     items = all_items(groups)
     axis = Axis.for_items(items, LABEL_W + GAP)
