@@ -194,8 +194,10 @@ class LinkedData:
         # A JSON-LD answer links its context instead of the alternates: pyld's default loader
         # (requests, up to 3.3 at least) fails on a response with several rel="alternate"
         # links, and a JSON-LD consumer is the one client that reads this answer's links.
-        response.headers.update({"ETag": etag, "Cache-Control": PAGE_CACHE,
-                                 "Link": response.headers.get("link") or link_header(path)})
+        # A page with an optional part missing says no-store: it gets no validator to be kept by.
+        degraded = response.headers.get("cache-control") == "no-store"
+        kept = {} if degraded else {"ETag": etag, "Cache-Control": PAGE_CACHE}
+        response.headers.update({**kept, "Link": response.headers.get("link") or link_header(path)})
         if ext is None:
             # The bare IRI answers differently per Accept; the variant has its own URL.
             response.headers["Vary"] = "Accept"
@@ -225,7 +227,9 @@ class LinkedData:
         html = pages.render("entity.html", request=request, title=page["label"], **page,
                             schema_json=describe.script_json(describe.schema_org(page, url)),
                             neighbourhood=neighbourhood)
-        return HTMLResponse(html)
+        # A notice in place of the picture is not what this URL stands for: never cached or tagged.
+        degraded = {"Cache-Control": "no-store"} if neighbourhood and neighbourhood.notice else None
+        return HTMLResponse(html, headers=degraded)
 
     async def _neighbourhood(self, iri: str, page: dict[str, Any]) -> InlinePicture | None:
         """A mission page shows its own part of the cooperation map (None for other things),

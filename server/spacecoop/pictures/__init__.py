@@ -324,7 +324,10 @@ def build_router(engine: Any) -> APIRouter:
                 notice = unavailable_notice(str(err))
         mission = request.query_params.get("mission") or ""
         suffix = f"?mission={mission}" if mission else ""
-        return respond(request, f"{kind}.html", pic.data, svg=svg, notice=notice, picture=pic, suffix=suffix)
+        response = respond(request, f"{kind}.html", pic.data, svg=svg, notice=notice, picture=pic, suffix=suffix)
+        if notice:  # not what the URL stands for: never cached, never given the graph's ETag
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     async def image(kind: str, fmt: str, request: Request) -> Response:
         try:
