@@ -7,7 +7,6 @@ loopback port, exactly as a user would, and waits until it answers.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -123,13 +122,34 @@ def engine() -> Iterator[Engine]:
     eng.close()
 
 
+def chromium_missing() -> str | None:
+    """Why the real-browser tests cannot run on this machine (None: they can)."""
+    # A regular executable file: ../shared/tools/fresh-machine binds /dev/null over it.
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return f"Debian chromium is not installed ({CHROMIUM}; apt-get install chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install -e '.[test]')"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Real-browser tests: skipped without chromium (one line in the summary), failed under CI."""
+    if "browser" not in getattr(item, "fixturenames", ()):
+        return
+    reason = chromium_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"{reason}: under CI the real-browser tests must run (.ci/run installs chromium)", pytrace=False)
+    # Skipped here, not in the fixture, so pytest folds every such skip into one summary line.
+    pytest.skip(f"real-browser tests: {reason}")
+
+
 @pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
-    """A headless Chromium driven by Playwright; skipped without it locally, a failure under CI."""
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("Debian chromium is not installed")
+    """A headless Chromium driven by Playwright (``pytest_runtest_setup`` skips the tests without it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
