@@ -107,7 +107,7 @@ _SEGMENT = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
-# One token at a time (for the rare run that names SERVICE or FROM, and for ``_tokens``).
+# One token at a time (for the rare run that names SERVICE or FROM, and for ``tokens``).
 _TOKEN = re.compile(
     rf"""
       (?P<ws>[\ \t\r\n]++)
@@ -486,7 +486,7 @@ def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
     return text[:at + 1] + block + text[at + 1:]
 
 
-def _tokens(text: str) -> list[tuple[str, int, str]]:
+def tokens(text: str) -> list[tuple[str, int, str]]:
     """(kind, offset, text) of each token along the first reading (an IRI where one fits)."""
     out: list[tuple[str, int, str]] = []
     pos = 0
@@ -504,7 +504,7 @@ def _pattern_start(text: str) -> int | None:
     seen_form = seen_where = False
     first_brace_after_form: int | None = None
     depth = 0
-    for kind, offset, token in _tokens(text):
+    for kind, offset, token in tokens(text):
         if kind == "word" and depth == 0:
             up = token.upper()
             seen_form = seen_form or up in QUERY_FORMS

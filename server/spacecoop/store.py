@@ -39,6 +39,7 @@ from spacecoop import channel, config, query_rules, results
 from spacecoop.cache import BoundedCache
 from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, read_quads, user_sources
 from spacecoop.query_rules import QueryError
+from spacecoop.sparql_errors import explain
 from spacecoop.sparql_text import facts, is_volatile
 
 T = TypeVar("T")
@@ -131,7 +132,7 @@ class OxigraphBackend:
         try:
             res = self.store.query(bound_query(job), base_iri=job.base_iri, **_oxigraph_dataset(job))
         except SyntaxError as err:
-            raise QueryError(400, f"SPARQL syntax error: {_first_line(str(err))}") from None
+            raise QueryError(400, explain(str(err), bound_query(job))) from None
         except _EVALUATION_ERRORS as err:
             raise QueryError(400, f"query failed: {_first_line(str(err))}") from None
         if isinstance(res, ox.QueryBoolean):
