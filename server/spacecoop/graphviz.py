@@ -228,7 +228,13 @@ def rasterise(svg: bytes, dpi: int = 72) -> bytes:
 
     Only the bundled font is used, so a PNG is the same on every machine; its family is
     added to every ``font-family`` list (resvg draws no text whose families are all missing).
+    Cached like ``render``: a whole picture takes resvg about a second at 144 dpi.
     """
+    return _rasterise(svg, dpi)
+
+
+@functools.lru_cache(maxsize=16)
+def _rasterise(svg: bytes, dpi: int) -> bytes:
     try:
         import resvg_py
     except ImportError:
