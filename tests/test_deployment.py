@@ -181,6 +181,7 @@ def test_serve_says_where_it_listens_what_it_serves_and_how(talkative: LiveServe
            f"{len(engine.named_graphs)} named graphs" in text
     assert "2 query workers, time limit 7 s" in text
     assert f"base IRI   {config.CANONICAL_BASE}" in text
+    assert "pictures are not drawn" not in text  # Graphviz comes from PyPI: nothing to warn about
 
 
 @pytest.mark.live
@@ -203,8 +204,8 @@ def test_serve_logs_every_request(talkative: LiveServer) -> None:
 
 
 @pytest.mark.live
-def test_quiet_turns_the_access_log_off_and_a_wildcard_host_is_warned_about() -> None:
-    srv = LiveServer("--workers", "1", "--quiet", "--host", "0.0.0.0")
+def test_quiet_turns_the_access_log_off_and_what_is_missing_is_warned_about() -> None:
+    srv = LiveServer("--workers", "1", "--quiet", "--host", "0.0.0.0", env={"SPACECOOP_GRAPHVIZ": "off"})
     try:
         for _ in range(3):
             assert httpx.get(srv.url + "/resource/smile.ttl", timeout=30).status_code == 200
@@ -213,6 +214,9 @@ def test_quiet_turns_the_access_log_off_and_a_wildcard_host_is_warned_about() ->
         assert "spacecoop serve: listening on" in text and "access log off (--quiet)" in text
         assert f"  warning    listening on every interface and SPACECOOP_PUBLIC_URL is not set: links, the " \
                f"endpoint's base IRI and JSON-LD contexts name http://0.0.0.0:{srv.port}/" in text
+        # The renderer's own reason (graphviz.missing_reason), once, at start.
+        assert text.count("  warning    pictures are not drawn: pictures are turned off (SPACECOOP_GRAPHVIZ=off); "
+                          "pages show a notice instead") == 1
         assert not access_lines(srv, 1, timeout=0.5)
     finally:
         srv.stop()

@@ -18,7 +18,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -167,8 +167,17 @@ class AccessLog:
 
 
 def missing_parts() -> list[str]:
-    """What optional part is missing on this machine, one line each (empty: nothing)."""
+    """What optional part is missing on this machine, one line each (empty: nothing).
+
+    The picture renderer is tried for real (``graphviz.missing_reason`` draws a one-node
+    graph), so this takes a few tenths of a second: ``cli_serve`` asks while the store loads.
+    """
+    from spacecoop import graphviz
+
     out = []
+    reason = graphviz.missing_reason()
+    if reason:
+        out.append(reason)
     for name, what in VENDORED:
         folder = config.STATIC_DIR / "vendor" / name
         if not folder.is_dir() or not any(folder.iterdir()):
@@ -177,8 +186,8 @@ def missing_parts() -> list[str]:
 
 
 def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool,
-           warnings: tuple[str, ...] = ()) -> str:
-    """The lines ``spacecoop serve`` prints once it listens (``warnings``: more of them)."""
+           warnings: Sequence[str] = ()) -> str:
+    """The lines ``spacecoop serve`` prints once it listens (``warnings``: what is missing, …)."""
     store = settings.store
     if engine.is_remote:
         size = f"remote SPARQL endpoint {store.removeprefix('sparql:')}"
@@ -193,7 +202,7 @@ def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool
         f"  base IRI   {settings.base}" + ("" if settings.public_url == url else f", public URL {settings.public_url}"),
         f"  queries    {workers}, time limit {settings.query_timeout:g} s, at most {settings.max_result_rows:,} rows",
     ]
-    lines += [f"  warning    {w}" for w in (*warnings, *missing_parts())]
+    lines += [f"  warning    {w}" for w in warnings]
     lines.append("  access log below (method, path, status, time); --quiet turns it off" if access_log
                  else "  access log off (--quiet)")
     return "\n".join(lines)
@@ -203,16 +212,18 @@ def cli_serve(args: argparse.Namespace) -> int:
     """Serve the app with uvicorn (uvloop + httptools when installed)."""
     settings = settings_from_args(args)
     url = listen_url(args.host, args.port, settings.base)
-    warnings: tuple[str, ...] = ()
+    warnings: list[str] = []
     if not settings.public_url:
         if args.host in WILDCARD_HOSTS:
-            warnings = (f"listening on every interface and SPACECOOP_PUBLIC_URL is not set: links, the endpoint's "
-                        f"base IRI and JSON-LD contexts name {url}, which other machines cannot reach; set it "
-                        "to the address clients use (docs/deploy.md)",)
+            warnings.append(f"listening on every interface and SPACECOOP_PUBLIC_URL is not set: links, the "
+                            f"endpoint's base IRI and JSON-LD contexts name {url}, which other machines cannot "
+                            "reach; set it to the address clients use (docs/deploy.md)")
         settings = settings.with_(public_url=url)
     engine = Engine(settings)
-    # The store loads and the query workers boot while the web framework is imported.
+    # The store loads and the query workers boot while the web framework is imported
+    # and the optional parts are tried.
     engine.launch()
+    warnings += missing_parts()
     # Importing the framework builds ~10^5 long-lived objects: collecting garbage while they
     # pile up costs ~50 ms and finds nothing; frozen afterwards, they stay out of every later
     # collection too (shorter pauses while serving).
