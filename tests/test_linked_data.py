@@ -246,8 +246,8 @@ def test_entity_page_embeds_schema_org(client: httpx.Client) -> None:
 
 def test_query_this_link_runs(client: httpx.Client, engine: Engine) -> None:
     page = Page(client.get("/resource/smile").text)
-    href = next(h for h in page.links if h.startswith("/sparql?"))
-    query = parse_qs(urlsplit(href).query)["query"][0]
+    href = next(h for h in page.links if h.startswith("/sparql#"))  # the editor, with the query in a tab
+    query = parse_qs(urlsplit(href).fragment)["query"][0]
     rows = json.loads(engine.run_sync(Job(query)).body)["results"]["bindings"]
     props = {r["property"]["value"] for r in rows}
     assert SC + "launchedOn" in props and SC + "carriedOn" in props
