@@ -286,7 +286,9 @@ def missing_reason() -> str | None:
     except GraphvizError as err:
         reason = str(err)
     if reason:
-        return f"pictures are not drawn: {reason}; pages show a notice instead (pip install {BUNDLED})"
+        # Installing the bundled renderer helps only when no program was chosen.
+        hint = "" if config.graphviz_choice() else f"; pip install {BUNDLED}"
+        return f"pictures are not drawn: {reason}; pages show a notice in their place{hint}"
     try:
         import resvg_py  # noqa: F401
     except ImportError:
