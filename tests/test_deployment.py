@@ -216,7 +216,7 @@ def test_quiet_turns_the_access_log_off_and_what_is_missing_is_warned_about() ->
                f"endpoint's base IRI and JSON-LD contexts name http://0.0.0.0:{srv.port}/" in text
         # The renderer's own reason (graphviz.missing_reason), once, at start.
         assert text.count("  warning    pictures are not drawn: pictures are turned off (SPACECOOP_GRAPHVIZ=off); "
-                          "pages show a notice instead") == 1
+                          "pages show a notice in their place") == 1
         assert not access_lines(srv, 1, timeout=0.5)
     finally:
         srv.stop()
