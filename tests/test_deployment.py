@@ -45,21 +45,23 @@ def describes_smile(body: str, iri: str, base: str) -> None:
 
 
 # --- each base, served ------------------------------------------------------------------
+def serve_at_own_address(path: str) -> Iterator[tuple[LiveServer, str]]:
+    """A server whose base is its own address plus ``path``, written as people write it:
+    no trailing slash; yields it and the base as normalised."""
+    port = free_port()
+    srv = start(f"http://127.0.0.1:{port}{path}", port=port)
+    yield srv, f"http://127.0.0.1:{port}{path}/"
+    srv.stop()
+
+
 @pytest.fixture(scope="module")
 def own_address() -> Iterator[tuple[LiveServer, str]]:
-    """A server whose base is its own address, written as people write it: no trailing slash."""
-    port = free_port()
-    srv = start(f"http://127.0.0.1:{port}", port=port)
-    yield srv, f"http://127.0.0.1:{port}/"
-    srv.stop()
+    yield from serve_at_own_address("")
 
 
 @pytest.fixture(scope="module")
 def own_address_with_path() -> Iterator[tuple[LiveServer, str]]:
-    port = free_port()
-    srv = start(f"http://127.0.0.1:{port}/kg", port=port)
-    yield srv, f"http://127.0.0.1:{port}/kg/"
-    srv.stop()
+    yield from serve_at_own_address("/kg")
 
 
 @pytest.mark.live

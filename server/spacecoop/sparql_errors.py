@@ -301,9 +301,9 @@ class Triples:
     def _is(self, i: int, *texts: str) -> bool:
         return i < len(self.toks) and self.toks[i].text.upper() in texts
 
-    def _matching(self, i: int) -> int:
-        """The index after the bracket that closes the one at ``i``."""
-        depth = 0
+    def _matching(self, i: int, depth: int = 0) -> int:
+        """The index after the bracket that closes the one at ``i`` (``depth`` 1: the one
+        already open before ``i``)."""
         for j in range(i, len(self.toks)):
             if self.toks[j].kind == "open":
                 depth += 1
@@ -391,7 +391,7 @@ class Triples:
                 continue
             if word:
                 if word == "SELECT":  # a subquery: its own clauses, not triples
-                    return None, self._matching_close(i)
+                    return None, self._matching(i, depth=1)
                 i = self._keyword(i, word)
                 continue
             nxt = self._term(i)
@@ -400,17 +400,6 @@ class Triples:
             start, i, state = i, nxt, "P"
             if self.toks[start].text in ("[", "(") and self._text_at(i) in (".", "}"):
                 state = "E"  # [ :p :o ] or a collection alone is a whole triple pattern
-
-    def _matching_close(self, i: int) -> int:
-        depth = 1
-        for j in range(i, len(self.toks)):
-            if self.toks[j].kind == "open":
-                depth += 1
-            elif self.toks[j].kind == "close":
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-        raise _Unsure
 
     def _keyword(self, i: int, word: str) -> int:
         """The index after a non-triple element that starts with keyword ``word`` (its group, if
