@@ -9,7 +9,11 @@
 * validators for GET answers: the graph is read-only, so a GET answer is a function of
   the graph version, the URL and the negotiation headers. Its ETag is computed from
   exactly those, which lets a matching ``If-None-Match`` be answered 304 *before* any
-  query runs.
+  query runs;
+* HEAD on every GET route: a HEAD request is routed as a GET and answered with that GET's
+  status and headers and no body (RFC 9110 §9.3.2). FastAPI routes declared with
+  ``@router.get`` accept GET only, so without this a HEAD was 405 — until the response
+  cache held the GET and replayed its headers.
 
 A route opts out of caching by setting its own ``ETag`` or ``Cache-Control``.
 """
@@ -107,10 +111,12 @@ def request_tag(scope: Scope, version: str) -> str | None:
 
 
 _TAG_MEMO = "spacecoop.request_tag"
+# What may carry a response's body (the latter two are ASGI extensions, e.g. a file response).
+_BODY_MESSAGES = ("http.response.body", "http.response.pathsend", "http.response.zerocopysend")
 
 
 class GuardMiddleware:
-    """Body limit, nosniff, safe 500s and ETag/304 as one pure ASGI middleware.
+    """Body limit, nosniff, safe 500s, ETag/304 and HEAD as one pure ASGI middleware.
 
     Pure ASGI (rather than ``BaseHTTPMiddleware``) so that streaming request and response
     bodies pass through without being buffered.
@@ -141,6 +147,9 @@ class GuardMiddleware:
         wildcard = bool(tag and inm and etag_match(inm, tag, exists=True))
         started = exceeded = replaced = False
         received = 0
+        # A copy: the server reads the method from its own scope to know it must send no body.
+        head = scope["method"] == "HEAD"
+        routed = {**scope, "method": "GET"} if head else scope
 
         async def limited_receive() -> Message:
             nonlocal received, exceeded
@@ -161,6 +170,10 @@ class GuardMiddleware:
                 return
             if replaced:  # the body of a 200 answered as 304
                 return
+            if head and message["type"] in _BODY_MESSAGES:  # the GET's body: only its end is told
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+                return
             if message["type"] == "http.response.start":
                 started = True
                 if wildcard and message["status"] == 200 and tag:
@@ -171,7 +184,7 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(routed, limited_receive, guarded_send)
         except _BodyTooLarge:
             if not started:
                 await self._send_error(scope, send, 413, self._too_large_message())
