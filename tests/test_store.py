@@ -369,13 +369,14 @@ def test_serve_refuses_a_broken_store_in_plain_words(tmp_path: Path, args: list[
     assert "Traceback" not in done.stderr
 
 
-def test_load_names_the_bad_line_and_says_the_store_is_incomplete(tmp_path: Path) -> None:
+def test_load_names_the_bad_line_and_leaves_no_store(tmp_path: Path) -> None:
     bad = tmp_path / "bad.nt"
     bad.write_text('<http://ex/a> <http://ex/b> "fine" .\n<http://ex/a> <http://ex/b> "unterminated .\n')
     done = subprocess.run([sys.executable, "-m", "spacecoop", "load", str(bad), "--store",
                            f"oxigraph:{tmp_path / 'store'}"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and f"{bad}:2:" in done.stderr
-    assert "is incomplete" in done.stderr and "Traceback" not in done.stderr
+    assert "nothing was changed" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.nt"], "no store, no partial folder left"
 
 
 # --- the base IRI: the endpoint's URL, part of every key -----------------------------------

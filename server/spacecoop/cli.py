@@ -14,7 +14,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "validate": ("spacecoop.validate", "cli_validate"),
     "serve": ("spacecoop.serve", "cli_serve"),
-    "load": ("spacecoop.serve", "cli_load"),
+    "load": ("spacecoop.load_command", "cli_load"),
     "query": ("spacecoop.saved_queries", "cli_query"),
     "queries": ("spacecoop.saved_queries", "cli_queries"),
     "export": ("spacecoop.exports", "cli_export"),
@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``spacecoop`` console script."""
     args = build_parser().parse_args(argv)
     from spacecoop import config  # after parsing: --help needs no settings
+    from spacecoop.store_folder import StoreRefused
 
     # A setting that cannot be used stops every command before it starts: one line, exit 2
     # (as argparse does for a bad flag), never a traceback or a half-started server.
@@ -86,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.SettingError as err:
         print(f"spacecoop {args.command}: {err}", file=sys.stderr)
         return 2
+    except StoreRefused as err:  # --store oxigraph:PATH that no complete `spacecoop load` built
+        print(f"spacecoop {args.command}: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `spacecoop export | head`

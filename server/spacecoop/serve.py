@@ -1,4 +1,4 @@
-"""``spacecoop serve`` and ``spacecoop load``: running the app and building stores.
+"""``spacecoop serve``: running the app (``spacecoop load`` builds stores: load_command.py).
 
 ``spacecoop serve`` says what it serves, as uvicorn and Datasette do: where it listens,
 the store and its size, the workers and the time limit, what optional part is missing,
@@ -19,13 +19,13 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from spacecoop import config
-from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
-from spacecoop.store import ENDPOINT_PATH, Engine, write_stamp
+from spacecoop.loader import LoadError
+from spacecoop.store import ENDPOINT_PATH, Engine
+from spacecoop.store_folder import StoreRefused
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -235,7 +235,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     try:
         app: ASGIApp = asgi_app(settings, engine)
         engine.launched()
-    except (LoadError, ValueError, FileNotFoundError) as err:
+    except (LoadError, StoreRefused, ValueError, FileNotFoundError) as err:
         engine.close()
         print(f"spacecoop serve: {err}", file=sys.stderr)
         return 1
@@ -265,50 +265,4 @@ def cli_serve(args: argparse.Namespace) -> int:
     Server(server_config).run()
     if access_log is not None:
         access_log.flush()  # the last lines, queued in the moments before the server stopped
-    return 0
-
-
-def cli_load(args: argparse.Namespace) -> int:
-    """Build a persistent Oxigraph store once, with a progress bar and triples/s."""
-    import pyoxigraph as ox
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
-
-    if not args.store.startswith("oxigraph:"):
-        print("spacecoop load: --store must be oxigraph:PATH", file=sys.stderr)
-        return 1
-    path = Path(args.store.removeprefix("oxigraph:"))
-    sources: list[Source] = user_sources(args.files) if args.files else bundled_sources()
-    missing = [s.path for s in sources if not s.path.exists()]
-    if missing:
-        print(f"spacecoop load: no such file: {missing[0]}", file=sys.stderr)
-        return 1
-    store = ox.Store(str(path))
-    started = time.perf_counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
-    with Progress(*columns, disable=not sys.stderr.isatty() and not args.progress) as bar:
-        tasks = {s.path: bar.add_task(s.path.name, total=s.path.stat().st_size if s.path.is_file() else 1, rate="")
-                 for s in sources}
-
-        class Report:
-            def read(self, source: Source, done: int, total: int) -> None:
-                bar.update(tasks[source.path], completed=done)
-
-            def finished(self, source: Source, quads: int, seconds: float) -> None:
-                rate = f"{quads:,} quads, {quads / max(seconds, 1e-9):,.0f} triples/s"
-                task = tasks[source.path]
-                bar.update(task, completed=bar.tasks[task].total, rate=rate)
-
-        try:
-            total = load_oxigraph(store, sources, progress=Report())
-        except LoadError as err:
-            # Bulk loading is not transactional: what was read before the error is in the store.
-            print(f"spacecoop load: {err}\nspacecoop load: the store at {path} is incomplete; fix the file, "
-                  "delete the store and load again", file=sys.stderr)
-            return 1
-    # No store.optimize(): compaction costs a third more load time and reads are fast without it.
-    store.flush()
-    write_stamp(path, store, fingerprint(sources))
-    seconds = time.perf_counter() - started
-    print(f"loaded {total:,} quads into {path} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} triples/s)")
     return 0

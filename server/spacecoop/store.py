@@ -41,6 +41,7 @@ from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph
 from spacecoop.query_rules import QueryError
 from spacecoop.sparql_errors import explain
 from spacecoop.sparql_text import facts, is_volatile
+from spacecoop.store_folder import open_complete, store_facts
 
 T = TypeVar("T")
 log = logging.getLogger("spacecoop")
@@ -741,32 +742,6 @@ class WorkerPool:
 
 
 # ===================================================================================
-# Persistent stores: what `spacecoop load` records about what it built
-# ===================================================================================
-STORE_STAMP = "spacecoop-store.json"
-
-
-def _store_facts(store: Any) -> tuple[int, tuple[str, ...]]:
-    return len(store), tuple(sorted(g.value for g in store.named_graphs()))
-
-
-def write_stamp(path: Path, store: Any, version: str) -> None:
-    """Record a built store's version (the ETag seed), size and graphs next to it."""
-    triples, graphs = _store_facts(store)
-    Path(path, STORE_STAMP).write_bytes(orjson.dumps({"version": version, "triples": triples,
-                                                      "named_graphs": list(graphs)}))
-
-
-def read_stamp(path: Path) -> tuple[str, int, tuple[str, ...]] | None:
-    """What ``write_stamp`` recorded: (version, triples, named graphs); None for an unstamped store."""
-    stamp = path / STORE_STAMP
-    if not stamp.exists():
-        return None
-    recorded = orjson.loads(stamp.read_bytes())
-    return recorded["version"], recorded["triples"], tuple(recorded["named_graphs"])
-
-
-# ===================================================================================
 # The engine: cache + pool (or remote), and the snapshot the workers load
 # ===================================================================================
 # Where the server mounts the SPARQL protocol, and its address when no public URL is set
@@ -850,16 +825,11 @@ class Engine:
             self.version = ""
             return None
         if store.startswith("oxigraph:"):
-            path = store.removeprefix("oxigraph:")
-            if not Path(path).is_dir():
-                raise FileNotFoundError(f"no Oxigraph store at {path}; build one with `spacecoop load`")
-            spec = BackendSpec("oxigraph-path", path)
-            self._inline = open_oxigraph(spec)
-            stamp = read_stamp(Path(path))
-            if stamp is not None:  # written by `spacecoop load`: no need to count a big store again
-                self.version, self.triple_count, self.named_graphs = stamp
-            else:
-                self._describe_store(self._inline.store)
+            spec = BackendSpec("oxigraph-path", store.removeprefix("oxigraph:"))
+            # Only a store a complete `spacecoop load` stamped (StoreRefused otherwise): never a part of one.
+            opened, stamp = open_complete(Path(spec.path))
+            self._inline = OxigraphBackend(opened)
+            self.version, self.triple_count, self.named_graphs = stamp.version, stamp.triples, stamp.named_graphs
             return spec
         if store not in ("oxigraph", "memory"):
             raise ValueError(f"unknown store {store!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
@@ -888,7 +858,7 @@ class Engine:
             store = ox.Store()
             load_oxigraph(store, self.sources(), self.settings.base)
             store.dump(path, format=ox.RdfFormat.N_QUADS)
-            facts_of = _store_facts(store)
+            facts_of = store_facts(store)
         else:
             quads = ox.Dataset(q for source in self.sources() for q in read_quads(source, self.settings.base))
             ox.serialize(quads, path, format=ox.RdfFormat.N_QUADS)
@@ -897,12 +867,6 @@ class Engine:
         self.version = fingerprint(self.sources(), self.settings.base)
         self.triple_count, self.named_graphs = facts_of
         return path
-
-    def _describe_store(self, store: Any) -> None:
-        self.triple_count, self.named_graphs = _store_facts(store)
-        if not self.version:
-            seed = f"{self.triple_count}:{self.named_graphs}".encode()
-            self.version = hashlib.sha256(seed).hexdigest()[:16]
 
     def launch(self) -> None:
         """Begin ``start``'s slow part in a background thread (server start-up).

@@ -1,0 +1,96 @@
+"""``spacecoop load FILE… --store oxigraph:PATH``: build a persistent store, complete or not at all.
+
+The store is built beside PATH and moved into place only once it is complete and verified
+(``store_folder.Build``): a bad file, a full disk, a read-only folder, Ctrl-C or SIGTERM
+stop the load with one line saying so, and PATH keeps the store it had (a ``kill -9``
+too, without the line). Here: arguments, the progress bar and the messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+from spacecoop.store_folder import Build, LoadFailed, os_error_words
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the load is (so the new folder is removed on the way out)."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+def cli_load(args: argparse.Namespace) -> int:
+    """Build a persistent Oxigraph store once, with a progress bar and triples/s."""
+    if not args.store.startswith("oxigraph:"):
+        return _fail("--store must be oxigraph:PATH")
+    path = Path(args.store.removeprefix("oxigraph:"))
+    try:
+        sources: list[Source] = user_sources(args.files) if args.files else bundled_sources()
+    except LoadError as err:
+        return _fail(f"{err}; nothing was changed")
+    missing = [s.path for s in sources if not s.path.exists()]
+    if missing:
+        return _fail(f"no such file: {missing[0]}; nothing was changed")
+    build = Build(path)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    started = time.perf_counter()
+    try:
+        built = build.run(lambda store: _load_with_progress(store, sources, args.progress),
+                          lambda: fingerprint(sources))
+    except LoadError as err:
+        return _fail(f"{err}; nothing was changed at {build.target}")
+    except LoadFailed as err:
+        return _fail(str(err))
+    except OSError as err:
+        return _fail(f"{os_error_words(err, build.target)}; {build.unchanged()}")
+    except KeyboardInterrupt as err:
+        code, what = (143, "terminated (SIGTERM)") if isinstance(err, Terminated) else (130, "interrupted")
+        if build.replaced:
+            _fail(f"{what} after the new store was put in place at {build.target}")
+        else:
+            _fail(f"{what}; {build.unchanged()}")
+        return code
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    seconds = time.perf_counter() - started
+    total = built.stamp.triples
+    print(f"loaded {total:,} quads into {build.target} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} "
+          f"triples/s; verified in {built.verify_seconds:.2f} s, synced in {built.sync_seconds:.2f} s, "
+          f"swapped in {built.swap_seconds * 1000:.0f} ms)")
+    return 0
+
+
+def _load_with_progress(store: Any, sources: list[Source], force: bool) -> int:
+    """Load every source into ``store`` under a rich progress bar (on a terminal, or ``--progress``)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    with Progress(*columns, disable=not sys.stderr.isatty() and not force) as bar:
+        tasks = {s.path: bar.add_task(s.path.name, total=s.path.stat().st_size if s.path.is_file() else 1, rate="")
+                 for s in sources}
+
+        class Report:
+            def read(self, source: Source, done: int, total: int) -> None:
+                bar.update(tasks[source.path], completed=done)
+
+            def finished(self, source: Source, quads: int, seconds: float) -> None:
+                rate = f"{quads:,} quads, {quads / max(seconds, 1e-9):,.0f} triples/s"
+                task = tasks[source.path]
+                bar.update(task, completed=bar.tasks[task].total, rate=rate)
+
+        return load_oxigraph(store, sources, progress=Report())
+
+
+def _fail(message: str) -> int:
+    print(f"spacecoop load: {message}", file=sys.stderr)
+    return 1
