@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -146,8 +147,30 @@ def resource_iri(slug: str) -> str:
 
 
 def graph_iri(stem: str) -> str:
-    """The named graph that holds one source file (by file stem)."""
-    return f"{SCG}{stem}"
+    """The named graph that holds one source file (by file stem), the stem written as one
+    IRI path segment (RFC 3987): unreserved ASCII and non-ASCII letters, marks and digits
+    as they are, every other character percent-encoded as UTF-8.
+
+    >>> graph_iri("my missions"), graph_iri("été#2"), graph_iri("航天-data_1")
+    ('https://spacecoop.example/graph/my%20missions', 'https://spacecoop.example/graph/été%232', \
+'https://spacecoop.example/graph/航天-data_1')
+    >>> graph_iri("50%/ok?"), graph_iri("bad\\udce9byte")  # a file name that is not UTF-8 keeps its byte
+    ('https://spacecoop.example/graph/50%25%2Fok%3F', 'https://spacecoop.example/graph/bad%E9byte')
+    """
+    return f"{SCG}{''.join(map(_segment_char, stem))}"
+
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _segment_char(char: str) -> str:
+    # Non-ASCII letters, marks and digits are all RFC 3987 ucschar: an IRI holds them as
+    # they are. Spaces, controls, symbols and reserved ASCII would break the IRI (or mean
+    # something else in it), so they are encoded; surrogateescape gives back the raw byte
+    # of a file name that is not UTF-8.
+    if char in _UNRESERVED or (ord(char) > 127 and unicodedata.category(char)[0] in "LMN"):
+        return char
+    return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogateescape"))
 
 
 # --- Bundled knowledge folders ------------------------------------------------------------

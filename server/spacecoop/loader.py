@@ -87,9 +87,14 @@ def bundled_sources(include_catalogue: bool = True) -> list[Source]:
 
 
 def user_sources(paths: Sequence[str | Path]) -> list[Source]:
-    """Sources for ``--data FILE…``: triples go into ``graph/<stem>``, quads keep their graphs."""
+    """Sources for ``--data FILE…``: triples go into ``graph/<stem>``, quads keep their graphs.
+
+    A folder is refused (``LoadError``): only the bundled query folder is read as a folder.
+    """
     out = []
     for p in map(Path, paths):
+        if p.is_dir():
+            raise _folder_error(p)
         src = Source(p, None)
         out.append(src if src.format in QUAD_FORMATS else Source(p, config.graph_iri(p.stem)))
     return out
@@ -97,8 +102,10 @@ def user_sources(paths: Sequence[str | Path]) -> list[Source]:
 
 def read_quads(source: Source, base: str = config.BASE) -> Iterator[ox.Quad]:
     """Parse one source into quads, rebased from the canonical base to ``base``."""
-    if source.path.is_dir():  # the saved-query folder, published as RDF
-        quads: Iterable[ox.Quad] = _catalogue_quads(source)
+    if source.path.is_dir():
+        if source.path.resolve() != config.QUERIES_DIR.resolve():
+            raise _folder_error(source.path)
+        quads: Iterable[ox.Quad] = _catalogue_quads(source)  # the saved-query folder, published as RDF
     else:
         quads = _parse_file(source)
     if base != config.CANONICAL_BASE:
@@ -108,22 +115,57 @@ def read_quads(source: Source, base: str = config.BASE) -> Iterator[ox.Quad]:
 
 def _parse_file(source: Source) -> Iterator[ox.Quad]:
     to_graph = ox.NamedNode(source.graph) if source.graph else None
+    with open_rdf_file(source.path) as f:
+        try:
+            # ox.parse has no to_graph (only Store.load does): move default-graph triples ourselves.
+            for q in ox.parse(input=f, format=source.format, base_iri=source.url):
+                if to_graph is not None and isinstance(q.graph_name, ox.DefaultGraph):
+                    q = ox.Quad(q.subject, q.predicate, q.object, to_graph)
+                yield q
+        except SyntaxError as err:
+            raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
+        except (OSError, ValueError) as err:
+            raise LoadError(source.path, None, None, _short(str(err))) from None
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def open_rdf_file(path: Path) -> io.BufferedReader:
+    """``path`` opened for parsing: past a UTF-8 byte-order mark, which some editors write
+    first and the Turtle family of parsers reads as text ("\\ufeff is not a valid subject").
+
+    A file that cannot be opened (missing, a folder, not readable) is a ``LoadError`` that
+    says what to do.
+    """
     try:
-        # ox.parse has no to_graph (only Store.load does): move default-graph triples ourselves.
-        for q in ox.parse(path=str(source.path), format=source.format, base_iri=source.url):
-            if to_graph is not None and isinstance(q.graph_name, ox.DefaultGraph):
-                q = ox.Quad(q.subject, q.predicate, q.object, to_graph)
-            yield q
-    except SyntaxError as err:
-        raise LoadError(source.path, err.lineno, err.offset, _short(err.msg)) from None
-    except (OSError, ValueError) as err:
-        raise LoadError(source.path, None, None, _short(str(err))) from None
+        f = path.open("rb")
+    except IsADirectoryError:
+        raise _folder_error(path) from None
+    except FileNotFoundError:
+        raise LoadError(path, None, None, "no such file; check the name and the folder") from None
+    except PermissionError:
+        raise LoadError(path, None, None, "cannot be read (permission denied); make it readable "
+                        "(chmod a+r) or run as a user who may read it") from None
+    except OSError as err:
+        raise LoadError(path, None, None, f"cannot be read ({err.strerror or err})") from None
+    if f.read(len(UTF8_BOM)) != UTF8_BOM:
+        f.seek(0)
+    return f
+
+
+def _folder_error(path: Path) -> LoadError:
+    return LoadError(path, None, None, "is a folder, not an RDF file; name the files in it "
+                     f"(e.g. {path / '*.ttl'})")
 
 
 def _short(message: str) -> str:
     # pyoxigraph says "Parser error between line 3 column 11 and line 5 column 1: X";
     # the position is already in the prefix we print, so keep the reason.
-    return message.split(": ", 1)[1] if message.startswith("Parser error") and ": " in message else message
+    reason = message.split(": ", 1)[1] if message.startswith("Parser error") and ": " in message else message
+    if "UTF-8" in reason:  # e.g. a file saved as Latin-1 or UTF-16
+        reason += "; RDF files are read as UTF-8: save the file as UTF-8"
+    return reason
 
 
 def _catalogue_quads(source: Source) -> Iterator[ox.Quad]:
@@ -194,9 +236,9 @@ class LoadProgress(Protocol):
 class _CountingReader(io.RawIOBase):
     """A binary file that reports how far it has been read (for the progress bar)."""
 
-    def __init__(self, path: Path, on_read: Callable[[int], None]) -> None:
-        self._f = path.open("rb")
-        self._done = 0
+    def __init__(self, f: io.BufferedReader, on_read: Callable[[int], None]) -> None:
+        self._f = f
+        self._done = f.tell()
         self._on_read = on_read
 
     def readable(self) -> bool:
@@ -241,7 +283,8 @@ def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | No
         _bulk_load_pieces(store, source, size, progress)
         return
     to_graph = ox.NamedNode(source.graph) if source.graph else None
-    reader = _CountingReader(source.path, lambda done: progress.read(source, done, size) if progress else None)
+    reader = _CountingReader(open_rdf_file(source.path),
+                             lambda done: progress.read(source, done, size) if progress else None)
     try:
         store.bulk_load(input=io.BufferedReader(reader, 1 << 20), format=source.format, to_graph=to_graph,
                         base_iri=source.url)
@@ -315,7 +358,7 @@ def _raise_first_error(source: Source) -> None:
 def _pieces(path: Path) -> Iterator[bytes]:
     """The file's bytes in pieces of about ``PIECE_BYTES``, each ending at a line end."""
     rest = b""
-    with path.open("rb") as f:
+    with open_rdf_file(path) as f:
         while block := f.read(PIECE_BYTES):
             block = rest + block
             cut = block.rfind(b"\n") + 1

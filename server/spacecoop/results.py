@@ -133,7 +133,7 @@ def boolean_text(value: bool) -> bytes:
 # XML 1.0 (§2.2 Char) cannot hold U+0000, the other C0 controls but tab, LF and CR, nor
 # U+FFFE and U+FFFF, written raw or as character references: a document with one is not
 # XML. (In UTF-8 the controls are single bytes that never occur inside another character.)
-_NOT_XML_CHAR = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+NOT_XML_CHAR = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 _INSTEAD_OF_XML = {
     "application/sparql-results+xml": "ask for JSON (Accept: application/sparql-results+json, or format=json)",
     "application/rdf+xml": "ask for Turtle, N-Triples or JSON-LD (Accept: text/turtle, or format=turtle)",
@@ -152,13 +152,27 @@ application/sparql-results+json, or format=json)']
     True
     """
     instead = _INSTEAD_OF_XML.get(media_type)
-    found = _NOT_XML_CHAR.search(body) if instead else None
+    found = NOT_XML_CHAR.search(body) if instead else None
     if found is None:
         return None
     char = found.group().decode("utf-8")
     where = body.count(b"<result>", 0, found.start())
     at = f" (in result {where})" if where else ""
     return f"the answer holds U+{ord(char):04X}{at}, which XML 1.0 cannot hold; {instead}"
+
+
+def non_xml_char(text: str) -> tuple[int, str] | None:
+    """The first character of ``text`` that XML 1.0 cannot hold, with its index, or None
+    (``spacecoop validate`` reports such a character in a literal before it reaches an answer).
+
+    >>> non_xml_char("tab\\tand ✓"), non_xml_char("été\\x00"), non_xml_char("\\ufffe")
+    (None, (3, '\\x00'), (0, '\\ufffe'))
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    found = NOT_XML_CHAR.search(data)
+    if found is None:
+        return None
+    return len(data[:found.start()].decode("utf-8", "surrogatepass")), found.group().decode("utf-8")
 
 
 SELECT_WRITERS = {"json": to_json, "xml": to_xml, "csv": to_csv, "tsv": to_tsv}

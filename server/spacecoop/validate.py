@@ -55,7 +55,17 @@ from rdflib.namespace import RDF, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
 from spacecoop import config
-from spacecoop.loader import LoadError, Source, bundled_sources, check_sources, load_oxigraph, to_oxigraph, to_rdflib
+from spacecoop.loader import (
+    UTF8_BOM,
+    LoadError,
+    Source,
+    bundled_sources,
+    check_sources,
+    load_oxigraph,
+    to_oxigraph,
+    to_rdflib,
+)
+from spacecoop.results import non_xml_char
 
 SEVERITIES = ("Violation", "Warning", "Info")
 FIX_MARK = " Fix: "
@@ -74,8 +84,9 @@ _NOTHING_YET = object()
 class Finding:
     """One thing for a curator to look at.
 
-    ``kind`` is ``data`` (a shape failed), ``shapes`` (a shape is not valid SHACL) or
-    ``syntax`` (a file could not be parsed; then ``line``/``column`` say where).
+    ``kind`` is ``data`` (a shape failed, or a literal holds a character XML cannot hold:
+    then ``line`` says where), ``shapes`` (a shape is not valid SHACL) or ``syntax`` (a
+    file could not be parsed; then ``line``/``column`` say where).
     """
 
     file: str | None = None
@@ -102,6 +113,8 @@ class Finding:
         """The report line as (text, rich style) pieces, for colour on a terminal."""
         style = {"Violation": "bold red", "Warning": "yellow", "Info": "cyan"}.get(self.severity, "")
         parts: list[tuple[str, str]] = [(self.severity, style), (" " * max(2, 11 - len(self.severity)), "")]
+        if self.line is not None:
+            parts.append((f"line {self.line}  ", "dim"))
         if self.focus_label:
             parts.append((f"{self.focus_label} ", "bold"))
         if self.focus:
@@ -211,7 +224,9 @@ def syntax_findings(sources: Sequence[Source], first: LoadError | None = None) -
 def _syntax_finding(err: LoadError) -> Finding:
     return Finding(file=display_path(err.path), severity="Violation", message=err.message, kind="syntax",
                    line=err.line, column=err.column,
-                   fix="correct the Turtle at that position (a missing '.', ';' or quote is the usual cause).")
+                   # Without a position the file could not be opened at all: the message says what to do.
+                   fix=None if err.line is None else
+                   "correct the Turtle at that position (a missing '.', ';' or quote is the usual cause).")
 
 
 # =====================================================================================
@@ -239,7 +254,10 @@ def validate(paths: Sequence[str | Path] = (), shapes: Sequence[str | Path] | No
     broken = check_shapes(shape_store, shape_srcs)
     if any(f.severity == "Violation" for f in broken):
         return _report(broken, files, triples, start)
-    return _report(broken + run_shapes(store, sources, shapes_graph(shape_store)), files, triples, start)
+    rules = shapes_graph(shape_store)
+    explain = Explainer(store, sources, rules)
+    found = run_shapes(store, sources, rules) + character_findings(store, sources, explain)
+    return _report(broken + sorted(set(found), key=explain.sort_key), files, triples, start)
 
 
 def check_shapes(shape_store: ox.Store, shape_srcs: Sequence[Source], use_cache: bool = True) -> list[Finding]:
@@ -288,6 +306,77 @@ def run_shapes(store: ox.Store, sources: Sequence[Source], shapes: Graph) -> lis
         return [Finding(severity="Violation", kind="shapes", message=f"pyshacl could not run the shapes: {err}",
                         fix="check the shape named in the message against the SHACL specification.")]
     return sorted(set(findings), key=explain.sort_key)
+
+
+def character_findings(store: ox.Store, sources: Sequence[Source], explain: Explainer) -> list[Finding]:
+    """A finding for each literal holding a character XML 1.0 cannot hold (U+0000, the other
+    C0 controls but tab, LF and CR, U+FFFE, U+FFFF), with its file and line.
+
+    RDF allows them, so the parsers and the shapes let them through; but every SPARQL XML
+    result and RDF/XML document that holds one is not XML. ``results.non_xml_char`` is the
+    definition the server refuses such answers by.
+    """
+    paths = {s.graph: s.path for s in sources}
+    texts: dict[Path, str | None] = {}
+    findings = []
+    for quad in store:
+        literal = quad.object
+        if not isinstance(literal, ox.Literal) or (found := non_xml_char(literal.value)) is None:
+            continue
+        index, char = found
+        graph = quad.graph_name.value if isinstance(quad.graph_name, ox.NamedNode) else None
+        path = paths.get(graph)
+        if path is not None and path not in texts:
+            texts[path] = _file_text(path)
+        text = texts.get(path) if path is not None else None
+        what = f"{'non-character' if ord(char) >= 0xFFFE else 'control character'} U+{ord(char):04X}"
+        name = re.split(r"[#/]", quad.predicate.value)[-1]
+        subject = to_rdflib(quad.subject)
+        findings.append(Finding(
+            file=explain.files.get(graph) if graph else None,
+            line=_line_of(text, literal.value, index) if text else None,
+            severity="Violation", focus=_plain(subject), focus_label=explain.label_of(subject),
+            path=compact(quad.predicate.value), value=term_text(to_rdflib(literal)),
+            message=f"The {name} holds the {what}, which XML 1.0 cannot hold: SPARQL XML results and RDF/XML "
+                    "with it would not be XML.",
+            fix=f"remove the {what} from the {name} (written as it is or as \\u{ord(char):04X}).",
+        ))
+    return findings
+
+
+def _file_text(path: Path) -> str | None:
+    try:
+        return path.read_bytes().removeprefix(UTF8_BOM).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def _line_of(text: str, value: str, index: int) -> int | None:
+    """The line of a file's ``text`` where character ``index`` of the literal ``value`` is
+    written, as it is or as a ``\\u``/``\\U`` escape; of several, the one preceded by the
+    literal's own text before it.
+
+    >>> _line_of('ex:a ex:b "x\\\\u0000" .\\nex:c ex:d "y\\\\u0000" .\\n', "y\\x00", 1)
+    2
+    """
+    code = ord(value[index])
+    spelling = re.compile(f"{re.escape(value[index])}|\\\\u(?i:{code:04x})|\\\\U(?i:{code:08x})")
+    before = value[max(0, index - 16):index]
+    starts = [m.start() for m in spelling.finditer(text)]
+    if not starts:
+        return None
+    at = next((s for s in starts if s >= len(before) and text.startswith(before, s - len(before))), starts[0])
+    return text.count("\n", 0, at) + 1
+
+
+def _visible(text: str) -> str:
+    """``text`` with the characters XML cannot hold written as ``\\uXXXX`` (for a terminal)."""
+    out = []
+    while (found := non_xml_char(text)) is not None:
+        index, char = found
+        out.append(f"{text[:index]}\\u{ord(char):04X}")
+        text = text[index + 1:]
+    return "".join(out) + text
 
 
 def _run(data: Graph | ox.Store, shapes: Graph, use: list[str]) -> Graph:
@@ -426,7 +515,8 @@ class Explainer:
                   for q in self.store.quads_for_pattern(subject, ox.NamedNode(str(p)), None)]
         english = [lab.value for lab in labels if isinstance(lab, ox.Literal) and lab.language == "en"]
         any_label = [lab.value for lab in labels if isinstance(lab, ox.Literal)]
-        return english[0] if english else any_label[0] if any_label else self._where_blank(node)
+        label = english[0] if english else any_label[0] if any_label else None
+        return _visible(label) if label is not None else self._where_blank(node)
 
     def _where_blank(self, node: Node) -> str | None:
         # An unlabelled blank node (typically a property shape) is found by its holder.
@@ -540,7 +630,7 @@ def term_text(term: Node | None) -> str | None:
     if isinstance(term, BNode):
         return f"_:{term}"
     if isinstance(term, Literal):
-        text = json.dumps(str(term), ensure_ascii=False)
+        text = _visible(json.dumps(str(term), ensure_ascii=False))  # json leaves U+FFFE, U+FFFF as they are
         if term.language:
             return f"{text}@{term.language}"
         if term.datatype and term.datatype != XSD.string:
