@@ -18,6 +18,7 @@ import pickle
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 _LENGTH = struct.Struct("!Q")
@@ -63,13 +64,17 @@ def _read_exactly(sock: socket.socket, n: int) -> bytearray:
 
 
 class MessageReader(asyncio.Protocol):
-    """The server's end: collects whole messages; ``expect()`` is a future for the next one."""
+    """The server's end: collects whole messages; ``expect()`` is a future for the next one.
 
-    def __init__(self) -> None:
+    ``on_lost`` is called once the connection has closed (the worker has gone, or was stopped).
+    """
+
+    def __init__(self, on_lost: Callable[[], None] | None = None) -> None:
         self._buffer = bytearray()
         self._messages: deque[Any] = deque()
         self._waiter: asyncio.Future[Any] | None = None
         self._closed = False
+        self._on_lost = on_lost
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -91,6 +96,8 @@ class MessageReader(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._wake()
+        if self._on_lost is not None:
+            self._on_lost()
 
     def expect(self) -> asyncio.Future[Any]:
         """A future resolved with the next message (EOFError if the worker has gone)."""

@@ -44,7 +44,7 @@ from spacecoop import config, conneg, middleware, pages, query_rules
 from spacecoop.middleware import ASGIApp, Receive, Scope, Send, error_body
 from spacecoop.query_rules import READ_ONLY
 from spacecoop.sparql_text import QUERY_FORMS
-from spacecoop.store import ENDPOINT_PATH, Engine, Job, QueryError
+from spacecoop.store import ENDPOINT_PATH, Engine, Job, QueryError, TryAgain
 
 log = logging.getLogger("spacecoop")
 
@@ -397,7 +397,7 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         except ProtocolError as err:
             return error_response(err.status, err.message, err.headers)
         except QueryError as err:
-            headers = {"Retry-After": "1"} if err.status == 503 and "busy" in err.message else None
+            headers = {"Retry-After": str(err.retry_after)} if isinstance(err, TryAgain) else None
             return error_response(err.status, friendly(err.message), headers)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,7 +16,9 @@ engine as text, so Oxigraph evaluates them natively.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import hashlib
 import logging
 import multiprocessing as mp
@@ -28,7 +30,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -524,7 +526,7 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
         sandbox.forbid_network()
     if spec.query_memory:
         limit_memory(spec.query_memory)
-    channel.send(sock, ("ready",))
+    channel.send(sock, ("ready", os.getppid()))  # the forkserver: see WorkerPool._kill_forkserver
     while True:
         try:
             job = channel.receive(sock)
@@ -579,22 +581,51 @@ def limit_memory(allowance: int) -> None:
 # loop) keep their cores. CFS weights nice 19 at ~1.5 % of nice 0.
 DEMOTE_AFTER = 0.25
 DEMOTED_NICE = 19
+# Workers are forked by multiprocessing's forkserver, a process of its own that is asked
+# for each one (from a thread: the answer may never come). A fork takes milliseconds; a
+# forkserver that has forked workers before and has not forked the next one after this
+# long (stopped, wedged) is hung: it is killed, and multiprocessing starts a new one.
+SPAWN_DEADLINE = 5.0
+READY_TIMEOUT = 120.0  # for a new worker to open the store
+RETRY_DELAY, RETRY_DELAY_MAX = 0.5, 30.0  # between tries to replace a worker that did not start
+
+
+class TryAgain(QueryError):
+    """A 503 that passes: no worker could take the query now; ``retry_after`` is the
+    wait (in seconds) to suggest to the client (``Retry-After``)."""
+
+    retry_after = 1
 
 
 class _Worker:
+    """One query worker process and the server's end of its socket."""
+
     def __init__(self, ctx: Any, spec: BackendSpec, limits: Limits) -> None:
+        # Blocks until the forkserver has forked the process: never called on the event loop.
         self.sock, child = socket.socketpair()
-        self.process = ctx.Process(target=_worker_main, args=(child, spec, limits), daemon=True)
-        self.process.start()
-        child.close()
+        try:
+            self.process = ctx.Process(target=_worker_main, args=(child, spec, limits), daemon=True)
+            self.process.start()
+        except BaseException:
+            self.sock.close()
+            raise
+        finally:
+            child.close()
+        # Signalled through a handle on the process itself: multiprocessing takes a worker
+        # for gone (exit status 255) once the forkserver that forked it has been killed, and
+        # would no longer signal it; a handle never reaches a process that reuses the pid.
+        self._pidfd = _pidfd_of(self.process.pid)
         self.channel: channel.MessageReader | None = None
         self.demoted = False
+        self.ready = False
 
-    async def connect(self) -> channel.MessageReader:
-        """Hand the socket to the event loop (once): answers are then read as they arrive."""
+    async def connect(self, on_lost: Callable[[], None]) -> channel.MessageReader:
+        """Hand the socket to the event loop (once): answers are then read as they arrive;
+        ``on_lost`` is called when the worker's end closes."""
         if self.channel is None:
             loop = asyncio.get_running_loop()
-            _, self.channel = await loop.create_unix_connection(channel.MessageReader, sock=self.sock)
+            _, self.channel = await loop.create_unix_connection(functools.partial(channel.MessageReader, on_lost),
+                                                                sock=self.sock)
         return self.channel
 
     def _threads(self) -> list[int]:
@@ -616,13 +647,39 @@ class _Worker:
         return True
 
     def kill(self) -> None:
+        """Stop the process and close its socket, without waiting: its exit status comes
+        from the forkserver, which may be the part that hangs."""
         with contextlib.suppress(Exception):
-            self.process.kill()
-            self.process.join(1)
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            else:
+                self.process.kill()
+        with contextlib.suppress(Exception):
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
         with contextlib.suppress(Exception):
             if self.channel is not None:
                 self.channel.close()
             self.sock.close()
+
+
+def _pidfd_of(pid: int | None) -> int | None:
+    if pid is None or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # kernels before 5.3
+        return None
+
+
+def _running_child(pid: int) -> bool:
+    """Whether ``pid`` is a child of this process that has not exited (it is left unreaped:
+    multiprocessing reaps its forkserver, and that is how it knows to start another)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
@@ -630,8 +687,17 @@ def _expire(waiter: asyncio.Future[Any]) -> None:
         waiter.set_exception(TimeoutError())
 
 
+def _reason(err: BaseException) -> str:
+    return _first_line(str(err)) or type(err).__name__
+
+
 class WorkerPool:
-    """A fixed number of worker processes; a worker past its deadline is killed and replaced."""
+    """A fixed number of worker processes; a worker past its deadline is killed and replaced.
+
+    Nothing here blocks the event loop: workers are forked from threads, a new worker is
+    waited for in the background while the others serve, and a forkserver that stops
+    forking is killed and replaced (``SPAWN_DEADLINE``).
+    """
 
     def __init__(self, spec: BackendSpec, size: int, limits: Limits) -> None:
         self.spec, self.size, self.limits = spec, size, limits
@@ -641,45 +707,166 @@ class WorkerPool:
         # (rdflib's import alone is ~0.2 s), which keeps the pool full under attack.
         engine_modules = ["rdflib.plugins.sparql"] if spec.kind == "rdflib" else []
         self._ctx.set_forkserver_preload(["spacecoop.store", "spacecoop.sandbox", *engine_modules])
-        self._idle: asyncio.Queue[_Worker] | None = None
-        self._all: set[_Worker] = set()
+        # Most recently used last (taken first): a worker that has just answered has the
+        # store's hot pages in its caches and wakes faster than one idle for longer.
+        self._idle: list[_Worker] = []
+        self._waiting: collections.deque[asyncio.Future[_Worker]] = collections.deque()
+        self._all: set[_Worker] = set()  # started and not stopped (booting, idle or busy)
         self._starting: list[_Worker] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        # The forkserver's pid, as the workers it forked report it: only a forkserver known
+        # to have forked before is taken for hung (a new one may still be importing).
+        self._forkserver: int | None = None
+        self._closed = False
 
     def spawn(self) -> None:
-        """Start the worker processes (they load the store while the caller goes on)."""
-        self._starting = [self._spawn() for _ in range(self.size)]
+        """Start the worker processes (they load the store while the caller goes on).
+
+        Blocking: for a thread of the caller's own (``Engine.launch``); ``start`` without
+        it forks the workers off the event loop.
+        """
+        self._starting = [_Worker(self._ctx, self.spec, self.limits) for _ in range(self.size)]
+        self._all.update(self._starting)
 
     async def start(self) -> None:
         """Wait until every worker is ready (spawning them first if ``spawn`` was not called)."""
-        # Most recently used first: a worker that has just answered has the store's hot
-        # pages in its caches and wakes faster than one that has been idle longer.
-        self._idle = asyncio.LifoQueue()
         if not self._starting:
-            self.spawn()
+            self._starting = list(await asyncio.gather(*(self._spawn() for _ in range(self.size))))
         starting, self._starting = self._starting, []
         await asyncio.gather(*(self._await_ready(w) for w in starting))
 
-    def _spawn(self) -> _Worker:
-        w = _Worker(self._ctx, self.spec, self.limits)
-        self._all.add(w)
-        return w
+    # -- starting workers -----------------------------------------------------------
+    async def _spawn(self) -> _Worker:
+        """A new worker process, forked in a thread; the forkserver is replaced if hung."""
+        attempt = self._start_spawn()
+        told = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({attempt}, timeout=SPAWN_DEADLINE)
+                if done:
+                    w = attempt.result()
+                    self._all.add(w)
+                    return w
+                if await self._kill_forkserver():
+                    attempt.cancel()  # it fails now that its forkserver is gone
+                    attempt = self._start_spawn()
+                elif not told:
+                    told = True
+                    log.warning("the forkserver has not started a query worker in %g s; still waiting",
+                                SPAWN_DEADLINE)
+        except asyncio.CancelledError:
+            attempt.cancel()  # should the worker start after all, _settle stops it
+            raise
+
+    def _start_spawn(self) -> asyncio.Future[_Worker]:
+        loop = asyncio.get_running_loop()
+        attempt: asyncio.Future[_Worker] = loop.create_future()
+
+        def fork() -> None:
+            try:
+                outcome: _Worker | Exception = _Worker(self._ctx, self.spec, self.limits)
+            except Exception as err:  # e.g. EOFError: the forkserver died before it forked this one
+                outcome = err
+            try:
+                loop.call_soon_threadsafe(self._settle, attempt, outcome)
+            except RuntimeError:  # the loop has closed: the server has stopped
+                if isinstance(outcome, _Worker):
+                    outcome.kill()
+
+        # A thread of its own, not the loop's executor: a fork that hangs holds its thread
+        # until the forkserver is killed, and must hold up nothing else meanwhile.
+        threading.Thread(target=fork, name="spacecoop-spawn", daemon=True).start()
+        return attempt
+
+    def _settle(self, attempt: asyncio.Future[_Worker], outcome: _Worker | Exception) -> None:
+        if attempt.done() or self._closed:  # given up on: nobody will use the worker
+            if isinstance(outcome, _Worker):
+                outcome.kill()
+            attempt.cancel()
+        elif isinstance(outcome, _Worker):
+            attempt.set_result(outcome)
+        else:
+            attempt.set_exception(outcome)
+
+    async def _kill_forkserver(self) -> bool:
+        """Kill the forkserver that has stopped forking; False if none is known to kill."""
+        pid = self._forkserver
+        if pid is None or not _running_child(pid):
+            return False
+        log.warning("the forkserver of the query workers (pid %d) did not start one within %g s; "
+                    "replacing it", pid, SPAWN_DEADLINE)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        self._forkserver = None
+        # Until it has exited, multiprocessing would still ask it for the next worker.
+        for _ in range(500):
+            if not _running_child(pid):
+                break
+            await asyncio.sleep(0.01)
+        return True
 
     async def _await_ready(self, w: _Worker) -> None:
-        reader = await w.connect()
-        msg = await asyncio.wait_for(reader.expect(), 120)
-        if msg[0] != "ready":
-            raise RuntimeError(msg[2])
-        assert self._idle is not None
-        self._idle.put_nowait(w)
+        try:
+            reader = await w.connect(functools.partial(self._lost, w))
+            msg = await asyncio.wait_for(reader.expect(), READY_TIMEOUT)
+            if msg[0] != "ready":
+                raise RuntimeError(msg[2])
+        except BaseException:
+            w.kill()
+            self._all.discard(w)
+            raise
+        w.ready = True
+        self._forkserver = msg[1]
+        self._release(w)
+
+    async def _replenish(self) -> None:
+        """Start a worker in place of one that has gone, trying again until one starts."""
+        delay = RETRY_DELAY
+        while True:
+            try:
+                await self._await_ready(await self._spawn())
+                return
+            except Exception as err:  # a pool must not shrink for good: logged, and tried again
+                log.warning("a new query worker did not start (%s); trying again in %g s", _reason(err), delay)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, RETRY_DELAY_MAX)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- serving --------------------------------------------------------------------
+    def _release(self, w: _Worker) -> None:
+        """Give a ready worker to the query waiting longest, or back to the idle list."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(w)
+                return
+        self._idle.append(w)
 
     async def _checkout(self, timeout: float) -> _Worker:
-        assert self._idle is not None, "pool not started"
-        if not self._idle.empty():  # the common case, without wait_for's task
-            return self._idle.get_nowait()
+        if self._idle:  # the common case
+            return self._idle.pop()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_Worker] = loop.create_future()
+        self._waiting.append(waiter)
+        expiry = loop.call_later(timeout, _expire, waiter)
         try:
-            return await asyncio.wait_for(self._idle.get(), timeout)
+            return await waiter
         except TimeoutError:
-            raise QueryError(503, "the server is busy; try again in a moment") from None
+            if any(w.ready for w in self._all):
+                raise TryAgain(503, "the server is busy; try again in a moment") from None
+            raise TryAgain(503, "no query worker is available; try again") from None
+        except asyncio.CancelledError:  # the client left, maybe just as a worker was handed over
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self._release(waiter.result())
+            raise
+        finally:
+            expiry.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
 
     async def run(self, job: Job, timeout: float) -> Answer:
         loop = asyncio.get_running_loop()
@@ -688,19 +875,20 @@ class WorkerPool:
         demote = loop.call_later(DEMOTE_AFTER, w.renice, DEMOTED_NICE)
         expiry: asyncio.TimerHandle | None = None
         try:
-            reader = await w.connect()
-            reply = reader.expect()
+            assert w.channel is not None
+            # Written before the reply is awaited: to a worker that has gone, this fails at
+            # once, leaving no future with an error that nobody reads.
+            w.channel.write(job)
+            reply = w.channel.expect()
             expiry = loop.call_at(deadline, _expire, reply)
-            reader.write(job)
             msg = await reply
         except TimeoutError:
             self._replace(w)
             raise QueryError(503, f"the query timed out: it was stopped at the {timeout:g} s time limit; "
                                   "simplify it or add a LIMIT") from None
         except (EOFError, OSError):
-            err = await self._death(w)
-            self._replace(w)
-            raise err from None
+            self._replace(w)  # first: the pool stays whole even if this client leaves now
+            raise await self._death(w) from None
         except asyncio.CancelledError:  # client went away: the worker may still be busy
             self._replace(w)
             raise
@@ -708,37 +896,58 @@ class WorkerPool:
             demote.cancel()
             if expiry is not None:
                 expiry.cancel()
-        assert self._idle is not None
         if w.demoted and not w.renice(0):
             self._replace(w)  # cannot restore its priority here: a fresh worker takes its place
         else:
-            self._idle.put_nowait(w)
+            self._release(w)
         if msg[0] == "ok":
             return msg[1]
         raise QueryError(msg[1], msg[2])
 
-    async def _death(self, w: _Worker) -> QueryError:
-        """What to tell the client whose query's worker stopped under it."""
+    # -- workers that stop ----------------------------------------------------------
+    async def _exit_status(self, w: _Worker) -> int | None:
         for _ in range(40):  # the process is ending: its exit status comes within a few ms
             if w.process.exitcode is not None:
                 break
             await asyncio.sleep(0.005)
-        code = w.process.exitcode
+        return w.process.exitcode
+
+    async def _death(self, w: _Worker) -> QueryError:
+        """What to tell the client whose query's worker stopped under it (logged here, once)."""
+        code = await self._exit_status(w)
         log.warning("a query worker stopped during a query (exit status %s); replacing it", code)
         if code == -signal.SIGABRT:  # the engine's allocator gives up past the memory limit
             return QueryError(422, _TOO_MUCH_MEMORY.format(mb=self.spec.query_memory >> 20))
-        return QueryError(503, "the query's worker stopped; try again")
+        return TryAgain(503, "the query's worker stopped; try again")
+
+    def _lost(self, w: _Worker) -> None:
+        # Called when a worker's socket closes. A busy worker's query sees it and answers
+        # for it (run); an idle one has died on its own and is replaced now, not when a
+        # query next picks it.
+        if w in self._idle and not self._closed:
+            self._idle.remove(w)
+            self._replace(w)
+            self._background(self._report_idle_death(w))
+
+    async def _report_idle_death(self, w: _Worker) -> None:
+        log.warning("an idle query worker stopped (exit status %s); replacing it", await self._exit_status(w))
 
     def _replace(self, w: _Worker) -> None:
+        """Stop ``w``; a new worker takes its place in the background (the others serve meanwhile)."""
         w.kill()
         self._all.discard(w)
-        fresh = self._spawn()
-        asyncio.get_running_loop().create_task(self._await_ready(fresh))
+        if not self._closed:
+            self._background(self._replenish())
 
     def close(self) -> None:
+        """Stop every worker, and every start of one still under way."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
         for w in list(self._all):
             w.kill()
         self._all.clear()
+        self._idle.clear()
 
 
 # ===================================================================================
