@@ -252,6 +252,30 @@ def test_serve_data_with_a_space_in_its_name_and_a_byte_order_mark(tmp_path: Pat
     assert label.split() == ["l", "Spaced"]
 
 
+def test_the_graph_of_a_file_named_with_a_space_or_chinese_dereferences(tmp_path: Path) -> None:
+    """Its IRI, percent-encoded where a path must be, answers in every variant."""
+    names = {SPACED: SPACED_GRAPH, "航天 数据.ttl": config.graph_iri("航天 数据")}
+    for name in names:
+        labelled(tmp_path / name, name)
+    srv = LiveServer("--data", *(str(tmp_path / n) for n in names))
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            for name, graph in names.items():
+                path = httpx.URL(graph).raw_path.decode()  # the IRI as a URI: what a client sends
+                page = c.get(path, headers={"Accept": "text/html"})
+                assert page.status_code == 200 and f"Named graph {name.removesuffix('.ttl')}" in page.text
+                assert page.headers["Content-Location"] == path + ".html"
+                nt = c.get(path + ".nt")
+                assert nt.status_code == 200 and f'"{name}"@en' in nt.text
+                data = c.get(path + ".json").json()
+                assert data["iri"] == graph and data["triples"] == len(nt.text.splitlines())
+                assert c.head(path + ".ttl").status_code == 200
+            missing = c.get("/graph/no%20such%20graph")
+            assert missing.status_code == 404 and "no named graph" in missing.text
+    finally:
+        srv.stop()
+
+
 # --- a file that cannot be read: one line with the file and what to do, exit 1 ------------------
 def not_root() -> list[str]:
     """The command prefix that runs a command as a user file permissions apply to (root

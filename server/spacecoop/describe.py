@@ -85,11 +85,18 @@ CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?graph { ?s ?p ?o } }
 """
 
 GRAPH_SUBJECTS = _PROLOGUE + """
-# ?graph: a named-graph IRI; the things it describes, with an English label and a triple count
-SELECT ?s (SAMPLE(?l) AS ?label) (COUNT(*) AS ?triples) WHERE {
+# ?graph: a named-graph IRI; the things it describes, with the number of its triples about each
+SELECT ?s (COUNT(*) AS ?triples) WHERE { GRAPH ?graph { ?s ?p ?o } } GROUP BY ?s ORDER BY ?s
+"""
+
+# Apart from the counts: joined to them, a thing with two English labels in the union
+# graph (one from each of two files) would have each of its triples counted twice.
+GRAPH_SUBJECT_LABELS = _PROLOGUE + """
+# ?graph: a named-graph IRI; an English label of each thing it describes (from any graph)
+SELECT ?s (SAMPLE(?l) AS ?label) WHERE {
   GRAPH ?graph { ?s ?p ?o }
-  OPTIONAL { ?s rdfs:label ?l FILTER(LANGMATCHES(LANG(?l), "en")) }
-} GROUP BY ?s ORDER BY ?s
+  ?s rdfs:label ?l FILTER(LANGMATCHES(LANG(?l), "en"))
+} GROUP BY ?s
 """
 
 CLASS_MEMBERS = _PROLOGUE + """

@@ -52,6 +52,18 @@ def path_to_iri(path: str, base: str = config.BASE) -> str:
     return base + path.lstrip("/")
 
 
+def uri_path(path: str) -> str:
+    """``path`` as a URI (RFC 3987 §3.1): its non-ASCII characters percent-encoded as UTF-8,
+    for an HTTP header, which holds ASCII only; everything else is kept as it is.
+
+    >>> uri_path("/graph/航天 data%20x")
+    '/graph/%E8%88%AA%E5%A4%A9%20data%20x'
+    """
+    from urllib.parse import quote
+
+    return quote(path, safe="".join(map(chr, range(0x21, 0x7F))))
+
+
 def is_iri(value: str) -> bool:
     """Whether ``value`` is an absolute IRI (as the engine judges it): what a path may name.
 

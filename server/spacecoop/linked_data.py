@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from spacecoop import describe, exports, iris, jsonld, middleware, pages, void
+from spacecoop import config, describe, exports, iris, jsonld, middleware, pages, void
 from spacecoop.conneg import negotiate
 from spacecoop.store import Engine, Job, QueryError
 
@@ -257,12 +258,14 @@ class LinkedData:
     async def named_graph(self, request: Request, rest: str) -> Response:
         """A named graph's IRI (``{BASE}graph/{stem}``): its triples, or a page listing them."""
         stem, ext = split_extension(rest)
-        binding = {"graph": ("uri", iris.path_to_iri(f"/graph/{stem}", self.base))}
-        if "/" in stem or not iris.is_iri(binding["graph"][1]) or not await self._graph_exists(binding):
+        # The path arrives decoded ("my missions"): encoded again as the loader named the graph.
+        iri = iris.rebase(config.graph_iri(stem), self.base)
+        binding = {"graph": ("uri", iri)}
+        if "/" in stem or not iris.is_iri(iri) or not await self._graph_exists(binding):
             graphs = [(iris.local_name(g), iris.href(g, self.base)) for g in self.engine.named_graphs]
-            return not_found_page(request, "There is no named graph with this IRI.", binding["graph"][1], [],
-                                  graphs)
-        return await self._negotiated(request, f"/graph/{stem}", ext,
+            return not_found_page(request, "There is no named graph with this IRI.", iri, [], graphs)
+        path = iris.uri_path(iris.iri_to_path(iri, self.base) or "")
+        return await self._negotiated(request, path, ext,
                                       lambda variant: self._graph_variant(request, binding, variant))
 
     async def _graph_exists(self, binding: dict[str, tuple]) -> bool:
@@ -280,7 +283,11 @@ class LinkedData:
             return self.jsonld_response(doc)
         iri = binding["graph"][1]
         rows = await self.select(describe.GRAPH_SUBJECTS, **binding)
-        data = {"iri": iri, "name": iris.local_name(iri), "path": iris.iri_to_path(iri, self.base),
+        labels = {r["s"]: r["label"] for r in await self.select(describe.GRAPH_SUBJECT_LABELS, **binding)}
+        rows = [r | {"label": labels[r["s"]]} if r["s"] in labels else r for r in rows]
+        # The name is the file's stem as it was written ("my missions", not "my%20missions").
+        name = urllib.parse.unquote(iris.local_name(iri))
+        data = {"iri": iri, "name": name, "path": iris.iri_to_path(iri, self.base),
                 "triples": sum(int(describe.value(r.get("triples"))) for r in rows),
                 "subjects": [{"iri": describe.value(r["s"]), "href": iris.href(describe.value(r["s"]), self.base),
                               "label": describe.value(r.get("label")) or iris.curie(describe.value(r["s"]), self.base),
