@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +14,9 @@ from rdflib import namespace as ns
 from rdflib.compare import isomorphic
 
 from spacecoop import config, exports, jsonld
+from spacecoop.store import Engine, Job
+
+from .conftest import LiveServer
 
 DUMPS = ["spacecoop.ttl", "spacecoop.nt", "spacecoop.nq", "spacecoop.trig", "spacecoop.jsonld",
          "spacecoop-mission.jsonld"]
@@ -153,3 +158,49 @@ def test_void_in_other_formats(client: httpx.Client, void_graph: Graph) -> None:
         "application/n-triples")
     assert client.get("/.well-known/void", headers={"Accept": "*/*"}).headers["content-type"].startswith(
         "text/turtle")
+
+
+# --- one version: the dumps hold what SPARQL answers from -----------------------------------
+DATA = """@prefix scr: <https://spacecoop.example/resource/> .
+@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .
+scr:thing rdfs:label "{label}"@en .
+"""
+UNION = "CONSTRUCT { ?s ?p ?o } WHERE { GRAPH ?g { ?s ?p ?o } }"
+
+
+def _triples(nt: bytes | str) -> set[str]:
+    text = nt.decode() if isinstance(nt, bytes) else nt
+    return {line for line in text.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("store", ["oxigraph", "memory"])
+def test_a_data_file_edited_after_start_changes_no_dump(tmp_path: Path, store: str) -> None:
+    data = tmp_path / "things.ttl"
+    data.write_text(DATA.format(label="As served"))
+    engine = Engine(config.Settings(store=store, data_files=(str(data),)))
+    engine.start_local()
+    try:
+        data.write_text(DATA.format(label="Edited later"))
+        dump = exports.DumpCache(engine.settings, lambda: engine.snapshot).get("spacecoop.nt").body
+        answered = asyncio.run(engine.run(Job(UNION, graph_format="ntriples"))).body
+    finally:
+        engine.close()
+    assert '"As served"@en' in dump.decode() and "Edited later" not in dump.decode()
+    assert _triples(dump) == _triples(answered)
+
+
+def test_served_dumps_agree_with_sparql_after_the_file_is_edited(tmp_path: Path) -> None:
+    data = tmp_path / "things.ttl"
+    data.write_text(DATA.format(label="As served"))
+    srv = LiveServer("--data", str(data))
+    try:
+        data.write_text(DATA.format(label="Edited later"))
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            dump = c.get("/dumps/spacecoop.nt")
+            answered = c.get("/sparql", params={"query": UNION}, headers={"Accept": "application/n-triples"})
+            again = c.get("/dumps/spacecoop.nt")
+    finally:
+        srv.stop()
+    assert dump.status_code == answered.status_code == 200
+    assert _triples(dump.content) == _triples(answered.content)
+    assert "Edited later" not in dump.text and again.headers["ETag"] == dump.headers["ETag"]

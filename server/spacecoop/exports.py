@@ -29,15 +29,19 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyoxigraph as ox
 
 from spacecoop import config, iris, jsonld
+
+if TYPE_CHECKING:  # store imports the modules that import this one
+    from spacecoop.store import BackendSpec
 
 log = logging.getLogger("spacecoop")
 
@@ -88,19 +92,32 @@ def parse_dump_name(name: str) -> tuple[str, str | None, bool] | None:
 
 
 # --- the graph --------------------------------------------------------------------------
-def _served_quads(settings: config.Settings) -> Iterator[ox.Quad]:
-    """The quads the engine serves for these settings (same sources, same base)."""
-    store = settings.store
-    if store.startswith("sparql:"):
-        raise ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
-    if store.startswith("oxigraph:"):
-        yield from ox.Store.read_only(store.removeprefix("oxigraph:")).quads_for_pattern(None, None, None, None)
-        return
-    from spacecoop.loader import read_quads
-    from spacecoop.store import Engine
+def snapshot_quads(snapshot: BackendSpec) -> Iterator[ox.Quad]:
+    """The quads of what an engine's workers open (``Engine.snapshot``): its stamped store,
+    or the snapshot file it wrote at start — never the source files, which may have
+    changed since, so that a dump holds exactly what SPARQL answers from."""
+    if snapshot.kind == "oxigraph-path":
+        yield from ox.Store.read_only(snapshot.path).quads_for_pattern(None, None, None, None)
+    else:
+        yield from ox.parse(path=snapshot.path, format=ox.RdfFormat.N_QUADS)
 
-    for source in Engine(settings).sources():
-        yield from read_quads(source, settings.base)
+
+def _served_quads(settings: config.Settings, snapshot: BackendSpec | None) -> list[ox.Quad]:
+    """The canonical quads an engine serves: from its snapshot, or (no engine running, as
+    for ``spacecoop export``) from a snapshot made as ``serve`` would make it."""
+    if settings.store.startswith("sparql:"):
+        raise ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
+    if snapshot is not None:
+        return canonical_quads(snapshot_quads(snapshot))
+    from spacecoop.store import Engine  # at call time: store imports this module's importers
+
+    engine = Engine(settings)
+    try:
+        made = engine.prepare()
+        assert made is not None
+        return canonical_quads(snapshot_quads(made))
+    finally:
+        engine.close()
 
 
 def _sort_key(q: ox.Quad | ox.Triple) -> tuple[str, str, int, str, str]:
@@ -196,7 +213,7 @@ def jsonld_document(triples: list[ox.Triple], base: str = config.BASE, frame: st
 def export(fmt: str, frame: str | None = None, settings: config.Settings | None = None) -> bytes:
     """The dump of the served graph in ``fmt`` (optionally framed): what both CLI and server send."""
     settings = settings or config.Settings()
-    return serialize(canonical_quads(_served_quads(settings)), fmt, settings.base, frame,
+    return serialize(_served_quads(settings, None), fmt, settings.base, frame,
                      context=jsonld.published_context_url(settings))
 
 
@@ -228,8 +245,11 @@ class DumpCache:
     first ``/dumps/`` request then finds them ready instead of waiting seconds for pyld.
     """
 
-    def __init__(self, settings: config.Settings) -> None:
+    def __init__(self, settings: config.Settings, snapshot: Callable[[], BackendSpec | None] | None = None) -> None:
+        """``snapshot``: where the serving engine's snapshot is (``Engine.snapshot``, known
+        once it has started); without it a snapshot is made as ``serve`` would make it."""
         self.settings = settings
+        self.snapshot = snapshot or (lambda: None)
         self._quads: list[ox.Quad] | None = None
         self._expanded: list[jsonld.JsonDoc] | None = None
         self._dumps: dict[str, Dump] = {}
@@ -241,7 +261,7 @@ class DumpCache:
     def quads(self) -> list[ox.Quad]:
         with self._lock:
             if self._quads is None:
-                self._quads = canonical_quads(_served_quads(self.settings))
+                self._quads = _served_quads(self.settings, self.snapshot())
             return self._quads
 
     def expanded(self) -> list[jsonld.JsonDoc]:
@@ -297,7 +317,7 @@ class DumpCache:
         ctx = mp.get_context("forkserver")
         receiver, sender = ctx.Pipe(duplex=False)
         names = [n for n in self.names() if n not in self._dumps]
-        process = ctx.Process(target=_build_dumps, args=(self.settings, names, sender), daemon=True,
+        process = ctx.Process(target=_build_dumps, args=(self.settings, self.snapshot(), names, sender), daemon=True,
                               name="spacecoop-dumps")
         process.start()
         sender.close()
@@ -328,11 +348,12 @@ class DumpCache:
 BUILDER_NICE = 5  # below the query workers (nice 0): serving comes first, yet the build is not starved
 
 
-def _build_dumps(settings: config.Settings, names: list[str], sender: Connection) -> None:
+def _build_dumps(settings: config.Settings, snapshot: BackendSpec | None, names: list[str],
+                 sender: Connection) -> None:
     """The background builder's process: build each dump and send it, in order."""
     with contextlib.suppress(OSError):
         os.nice(BUILDER_NICE)
-    cache = DumpCache(settings)
+    cache = DumpCache(settings, lambda: snapshot)
     try:
         for name in names:
             sender.send(cache.get(name))

@@ -121,7 +121,7 @@ class LinkedData:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.dumps = exports.DumpCache(engine.settings)
+        self.dumps = exports.DumpCache(engine.settings, lambda: engine.snapshot)
         engine.when_started(self.dumps.build_in_background)  # ready before the first /dumps/ request
         self._caches = _Caches()
         self._lock = asyncio.Lock()

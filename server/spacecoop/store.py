@@ -1004,6 +1004,9 @@ class Engine:
     _inline: OxigraphBackend | None = None
     _quick: dict[str, Job] = field(default_factory=dict)  # shape → the job a worker answered quickly
     inline_answers: int = 0  # answered in the server process (see INLINE_SECONDS)
+    # What the workers open (the snapshot file, or the stamped store): set by ``prepare``.
+    # The dumps and VoID are read from it too, so they hold what SPARQL answers from.
+    snapshot: BackendSpec | None = None
     _tmpdir: str | None = None
     _launcher: threading.Thread | None = None
     _launch_error: BaseException | None = None
@@ -1025,6 +1028,10 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------------
     def prepare(self) -> BackendSpec | None:
         """Build what the workers open (a snapshot or a store path); None for a remote store."""
+        self.snapshot = self._prepare()
+        return self.snapshot
+
+    def _prepare(self) -> BackendSpec | None:
         store = self.settings.store
         self._cache = BoundedCache(self.settings.cache_entries, self.settings.cache_bytes)
         if store.startswith("sparql:"):
