@@ -67,6 +67,17 @@ class LiveServer:
         self.stop()
         raise RuntimeError("server did not start in time")
 
+    def dumps_ready(self, timeout: float = 180) -> None:
+        """Wait, as a client honouring ``Retry-After`` would, until the dumps are built
+        (they are built in the background after start: until then ``/dumps/`` answers 202)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = httpx.get(self.url + "/dumps/", headers={"Accept": "application/json"}, timeout=10)
+            if r.status_code != 202:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the dumps were not built in time")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -81,6 +92,7 @@ class LiveServer:
 def server() -> Iterator[LiveServer]:
     """The default server (bundled graph, default store), shared by the whole session."""
     srv = LiveServer()
+    srv.dumps_ready()
     yield srv
     srv.stop()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,7 @@ from rdflib.compare import isomorphic
 
 from spacecoop import config, exports, jsonld
 from spacecoop.store import Engine, Job
+from spacecoop.void import PATH as VOID_PATH
 
 from .conftest import LiveServer
 
@@ -204,3 +207,28 @@ def test_served_dumps_agree_with_sparql_after_the_file_is_edited(tmp_path: Path)
     assert dump.status_code == answered.status_code == 200
     assert _triples(dump.content) == _triples(answered.content)
     assert "Edited later" not in dump.text and again.headers["ETag"] == dump.headers["ETag"]
+
+
+# --- nothing waits for a dump being built ---------------------------------------------------
+def test_while_the_dumps_are_built_requests_answer_at_once(tmp_path: Path) -> None:
+    """A graph big enough that the whole-graph JSON-LD takes the builder many seconds: its
+    dump answers 202 with Retry-After meanwhile, VoID and queries answer in full."""
+    data = tmp_path / "big.nt"
+    subprocess.run([sys.executable, str(Path(__file__).parents[1] / "bench" / "generate.py"), "20000",
+                    "-o", str(data)], check=True, capture_output=True)
+    srv = LiveServer("--data", str(data))
+    try:
+        with httpx.Client(base_url=srv.url, timeout=10) as c:
+            waiting = c.get("/dumps/spacecoop.jsonld")
+            listing = c.get("/dumps/", headers={"Accept": "application/json"})
+            void_page = c.get(VOID_PATH, headers={"Accept": "text/turtle"})
+            ask = c.get("/sparql", params={"query": "ASK { ?s ?p ?o }"})
+    finally:
+        srv.stop()
+    assert waiting.status_code == 202, waiting.text[:200]
+    assert int(waiting.headers["Retry-After"]) > 0 and "being built" in waiting.json()["message"]
+    assert listing.status_code == 202
+    assert void_page.status_code == 200 and ask.status_code == 200
+    described = Graph().parse(data=void_page.text, format="turtle")
+    distributions = set(described.subjects(ns.RDF.type, URIRef("http://www.w3.org/ns/dcat#Distribution")))
+    assert any(str(d).endswith("/dumps/spacecoop.jsonld") for d in distributions)

@@ -399,6 +399,7 @@ def rebased_server() -> Any:
     from .conftest import LiveServer
 
     srv = LiveServer("--workers", "2", env={"SPACECOOP_BASE": "https://kg.example.org"})
+    srv.dumps_ready()
     yield srv
     srv.stop()
 

@@ -257,6 +257,7 @@ class DumpCache:
         self._locks: dict[str, threading.Lock] = {}
         self._arrived = threading.Condition()  # a dump came from the builder, or it ended
         self._building = False
+        self._started = False  # the background builder was started (server use)
 
     def quads(self) -> list[ox.Quad]:
         with self._lock:
@@ -285,6 +286,28 @@ class DumpCache:
             if name not in self._dumps:
                 self._dumps[name] = self._build(name, *parsed)
             return self._dumps[name]
+
+    def ready(self, name: str) -> Dump | None:
+        """The dump called ``name`` if it is built, else None, without waiting or building;
+        ``KeyError`` if there is no such dump."""
+        parsed = parse_dump_name(name)
+        if parsed is None or (parsed[1] and parsed[1] not in jsonld.frame_names()):
+            raise KeyError(name)
+        with self._arrived:
+            return self._dumps.get(name)
+
+    @property
+    def building(self) -> bool:
+        """Whether the background builder is still at work."""
+        with self._arrived:
+            return self._building
+
+    @property
+    def builder_failed(self) -> bool:
+        """Whether the background builder ended without sending every dump: the server then
+        says so rather than building a dump in its own process."""
+        with self._arrived:
+            return self._started and not self._building and len(self._dumps) < len(self.names())
 
     def _build(self, name: str, fmt: str, frame: str | None, gz: bool) -> Dump:
         if gz:
@@ -321,7 +344,7 @@ class DumpCache:
                               name="spacecoop-dumps")
         process.start()
         sender.close()
-        self._building = True
+        self._building = self._started = True
         threading.Thread(target=self._receive, args=(receiver, process), name="spacecoop-dumps",
                          daemon=True).start()
 

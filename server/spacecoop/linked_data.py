@@ -26,7 +26,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from spacecoop import config, describe, exports, iris, jsonld, middleware, pages, void
+from spacecoop import config, describe, exports, iris, jsonld, middleware, pages, sparql, void
 from spacecoop.conneg import negotiate
 from spacecoop.store import Engine, Job, QueryError
 
@@ -399,9 +399,29 @@ class LinkedData:
                              schema_json=describe.script_json(schema))
 
     # -- dumps, context, VoID ---------------------------------------------------------
+    async def _dump(self, name: str) -> exports.Dump | Response:
+        """A dump, or the answer to give while there is none: 202 while the background
+        builder is at work, 503 if it failed. The server never waits for a dump, nor builds
+        one in its own process when a builder was started (KeyError, ExportError: the caller's)."""
+        dump = self.dumps.ready(name)
+        if dump is not None:
+            return dump
+        if self.dumps.building:
+            return sparql.error_response(202, f"the dumps are being built; try again in {DUMP_RETRY} s",
+                                         {"Retry-After": str(DUMP_RETRY)})
+        if self.dumps.builder_failed:
+            return sparql.error_response(503, "the dumps could not be built (see the server's log); "
+                                              "the SPARQL endpoint answers meanwhile", {"Retry-After": "60"})
+        return await asyncio.to_thread(self.dumps.get, name)  # no builder (an app without its server)
+
     async def dump_list(self, request: Request) -> Response:
+        files: list[exports.Dump] = []
         try:
-            files = [await asyncio.to_thread(self.dumps.get, n) for n in self.dumps.names()]
+            for n in self.dumps.names():
+                got = await self._dump(n)
+                if isinstance(got, Response):
+                    return got
+                files.append(got)
         except exports.ExportError as err:
             return Response(f"{err}\n", status_code=501, media_type="text/plain")
         data = {"files": [_dump_view(d) for d in files], "frames": jsonld.frame_names(),
@@ -410,12 +430,15 @@ class LinkedData:
 
     async def dump_file(self, request: Request, name: str) -> Response:
         try:
-            dump = await asyncio.to_thread(self.dumps.get, name)
+            got = await self._dump(name)
         except KeyError:
             return not_found_page(request, f"There is no dump called {name!r}.", "",
                                   [(n, f"/dumps/{n}") for n in self.dumps.names()], [("All dumps", "/dumps/")])
         except exports.ExportError as err:
             return Response(f"{err}\n", status_code=501, media_type="text/plain")
+        if isinstance(got, Response):
+            return got
+        dump = got
         disposition = "attachment" if name.endswith(".gz") else "inline"
         headers = {"Content-Disposition": f'{disposition}; filename="{dump.name}"', "Access-Control-Allow-Origin": "*"}
         if dump.media_type == jsonld.MEDIA_TYPE:
@@ -443,8 +466,8 @@ class LinkedData:
                             media_type="text/plain", headers={"Vary": "Accept"})
         public = self.public_url(request)
         stats = await void.statistics(self.engine.select, self.base)
-        files = await self._whole_graph_dumps()
-        graph = void.build_graph(stats, public, [_dump_info(public, d) for d in files], self.base)
+        files = self._whole_graph_dumps()
+        graph = void.build_graph(stats, public, [_dump_info(public, n, d) for n, d in files], self.base)
         ext = next((e for e, (m, _) in VARIANTS.items() if m == media), "ttl")
         headers = {"Vary": "Accept", "Content-Location": f"{void.PATH}?format={ext}"}
         if media not in ("text/html", "application/json"):
@@ -455,21 +478,23 @@ class LinkedData:
         vocab = await self.vocabulary()
         data = void.summary(stats, vocab.label, self.base) | {
             "turtle": void.serialize(graph, "text/turtle", self.base).decode("utf-8"),
-            "dumps": [{"href": "/dumps/" + d.name, "name": d.name, "size": len(d.body)} for d in files],
+            "dumps": [{"href": "/dumps/" + n, "name": n, "size": len(d.body) if d else None} for n, d in files],
             "sparql": "/sparql"}
         if media == "application/json":
             return Response(orjson.dumps(data), media_type=media, headers=headers)
         return HTMLResponse(pages.render("void.html", request=request, title="Dataset description", **data),
                             headers=headers)
 
-    async def _whole_graph_dumps(self) -> list[exports.Dump]:
-        """The dumps of the whole graph (not the framed views), built if need be."""
+    def _whole_graph_dumps(self) -> list[tuple[str, exports.Dump | None]]:
+        """The dumps of the whole graph (not the framed views), each with its file if it is
+        built: the description lists them all at once, with byte sizes once known."""
+        if self.engine.is_remote:
+            return []  # there are no dumps to list
         names = [n for n in self.dumps.names() if not (exports.parse_dump_name(n) or ("", "frame", False))[1]]
-        try:
-            return [await asyncio.to_thread(self.dumps.get, n) for n in names]
-        except exports.ExportError:
-            return []  # a remote store: there are no dumps to list
+        return [(n, self.dumps.ready(n)) for n in names]
 
+
+DUMP_RETRY = 5  # seconds a client is asked to wait for a dump being built (Retry-After)
 
 VOID_OFFERS = ("text/turtle", "text/html", jsonld.MEDIA_TYPE, "application/n-triples", "application/rdf+xml",
                "application/json")
@@ -484,10 +509,10 @@ def _void_media(request: Request) -> str | None:
     return negotiate(request.headers.get("accept"), list(VOID_OFFERS))
 
 
-def _dump_info(public: str, d: exports.Dump) -> void.DumpInfo:
-    fmt, _, gz = exports.parse_dump_name(d.name) or ("ttl", None, False)
+def _dump_info(public: str, name: str, d: exports.Dump | None) -> void.DumpInfo:
+    fmt, _, gz = exports.parse_dump_name(name) or ("ttl", None, False)
     spec = exports.FORMATS[fmt]
-    return void.DumpInfo(f"{public}/dumps/{d.name}", spec.media_type, spec.title, len(d.body), gz)
+    return void.DumpInfo(f"{public}/dumps/{name}", spec.media_type, spec.title, len(d.body) if d else None, gz)
 
 
 def not_found_page(request: Request, message: str, iri: str, suggestions: list[tuple[str, str]],

@@ -3,7 +3,8 @@
 Every number (triples, entities, classes, properties, per-class and per-property
 partitions, per-named-graph subsets) is counted by SPARQL through the engine when the
 description is asked for (and cached with the engine's answers), so the description
-can never drift from the data. Dumps are listed with their byte sizes.
+can never drift from the data. Dumps are listed with their byte sizes (once built: the
+description never waits for a dump).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class DumpInfo:
     url: str
     media_type: str
     title: str
-    size: int
+    size: int | None  # None while the file is being built
     gzipped: bool = False
 
 
@@ -198,7 +199,8 @@ def _add_dcat(g: Graph, ds: URIRef, endpoint: URIRef, dumps: Sequence[DumpInfo])
         g.add((dist, ns.DCAT.mediaType, URIRef(IANA + d.media_type)))
         g.add((dist, ns.DCTERMS["format"], Literal(d.media_type)))
         g.add((dist, ns.DCTERMS.license, URIRef(LICENSE)))
-        g.add((dist, ns.DCAT.byteSize, Literal(d.size, datatype=ns.XSD.nonNegativeInteger)))
+        if d.size is not None:
+            g.add((dist, ns.DCAT.byteSize, Literal(d.size, datatype=ns.XSD.nonNegativeInteger)))
         if d.gzipped:
             g.add((dist, ns.DCAT.compressFormat, URIRef(IANA + "application/gzip")))
 
