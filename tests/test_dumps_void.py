@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -15,11 +19,13 @@ from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib import namespace as ns
 from rdflib.compare import isomorphic
 
-from spacecoop import config, exports, jsonld
+from spacecoop import config, dump_files, exports, jsonld
 from spacecoop.store import Engine, Job
 from spacecoop.void import PATH as VOID_PATH
+from spacecoop.void import dataset_iri
 
-from .conftest import LiveServer
+from ._processes import descendants
+from .conftest import LiveServer, free_port
 
 DUMPS = ["spacecoop.ttl", "spacecoop.nt", "spacecoop.nq", "spacecoop.trig", "spacecoop.jsonld",
          "spacecoop-mission.jsonld"]
@@ -184,7 +190,7 @@ def test_a_data_file_edited_after_start_changes_no_dump(tmp_path: Path, store: s
     engine.start_local()
     try:
         data.write_text(DATA.format(label="Edited later"))
-        dump = exports.DumpCache(engine.settings, lambda: engine.snapshot).get("spacecoop.nt").body
+        dump = dump_files.DumpCache(engine.settings, lambda: engine.snapshot).get("spacecoop.nt").body
         answered = asyncio.run(engine.run(Job(UNION, graph_format="ntriples"))).body
     finally:
         engine.close()
@@ -198,6 +204,7 @@ def test_served_dumps_agree_with_sparql_after_the_file_is_edited(tmp_path: Path)
     srv = LiveServer("--data", str(data))
     try:
         data.write_text(DATA.format(label="Edited later"))
+        srv.dumps_ready()
         with httpx.Client(base_url=srv.url, timeout=60) as c:
             dump = c.get("/dumps/spacecoop.nt")
             answered = c.get("/sparql", params={"query": UNION}, headers={"Accept": "application/n-triples"})
@@ -210,25 +217,123 @@ def test_served_dumps_agree_with_sparql_after_the_file_is_edited(tmp_path: Path)
 
 
 # --- nothing waits for a dump being built ---------------------------------------------------
+def dump_builder(srv: LiveServer, timeout: float = 30) -> int:
+    """The server's dump builder: its one descendant at the builder's CPU priority."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in descendants(srv.process.pid):
+            with contextlib.suppress(OSError):
+                if os.getpriority(os.PRIO_PROCESS, pid) == dump_files.BUILDER_NICE:
+                    return pid
+        time.sleep(0.01)
+    raise AssertionError("no dump builder found")
+
+
 def test_while_the_dumps_are_built_requests_answer_at_once(tmp_path: Path) -> None:
-    """A graph big enough that the whole-graph JSON-LD takes the builder many seconds: its
-    dump answers 202 with Retry-After meanwhile, VoID and queries answer in full."""
+    """The builder stopped (SIGSTOP) halfway: every dump and the listing answer 202 with
+    Retry-After at once, VoID too (or in full once the statistics came), queries in full;
+    let go, it finishes and every one is there."""
     data = tmp_path / "big.nt"
     subprocess.run([sys.executable, str(Path(__file__).parents[1] / "bench" / "generate.py"), "20000",
                     "-o", str(data)], check=True, capture_output=True)
     srv = LiveServer("--data", str(data))
     try:
-        with httpx.Client(base_url=srv.url, timeout=10) as c:
-            waiting = c.get("/dumps/spacecoop.jsonld")
-            listing = c.get("/dumps/", headers={"Accept": "application/json"})
-            void_page = c.get(VOID_PATH, headers={"Accept": "text/turtle"})
-            ask = c.get("/sparql", params={"query": "ASK { ?s ?p ?o }"})
+        builder = dump_builder(srv)
+        os.kill(builder, signal.SIGSTOP)
+        try:
+            with httpx.Client(base_url=srv.url, timeout=5) as c:
+                waiting = [c.get(f"/dumps/{n}") for n in ("spacecoop.jsonld", "spacecoop-mission.jsonld.gz")]
+                listing = c.get("/dumps/", headers={"Accept": "application/json"})
+                described = c.get(VOID_PATH, headers={"Accept": "text/turtle"})
+                ask = c.get("/sparql", params={"query": "ASK { ?s ?p ?o }"})
+        finally:
+            os.kill(builder, signal.SIGCONT)
+        srv.dumps_ready()
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            done = c.get("/dumps/spacecoop.jsonld")
+            void_after = c.get(VOID_PATH, headers={"Accept": "text/turtle"})
     finally:
         srv.stop()
-    assert waiting.status_code == 202, waiting.text[:200]
-    assert int(waiting.headers["Retry-After"]) > 0 and "being built" in waiting.json()["message"]
-    assert listing.status_code == 202
-    assert void_page.status_code == 200 and ask.status_code == 200
-    described = Graph().parse(data=void_page.text, format="turtle")
-    distributions = set(described.subjects(ns.RDF.type, URIRef("http://www.w3.org/ns/dcat#Distribution")))
+    for r in [*waiting, listing]:
+        assert r.status_code == 202, r.text[:200]
+        assert int(r.headers["Retry-After"]) > 0 and "being built" in r.json()["message"]
+    assert described.status_code in (200, 202) and ask.status_code == 200
+    assert done.status_code == 200 and json.loads(done.content)["@graph"]
+    assert void_after.status_code == 200
+    graph = Graph().parse(data=void_after.text, format="turtle")
+    dataset = URIRef(f"{srv.url}/.well-known/void#dataset")
+    distributions = set(graph.subjects(ns.RDF.type, URIRef("http://www.w3.org/ns/dcat#Distribution")))
     assert any(str(d).endswith("/dumps/spacecoop.jsonld") for d in distributions)
+    triples = graph.value(URIRef(dataset_iri(config.BASE)), ns.VOID.triples) or graph.value(dataset, ns.VOID.triples)
+    assert triples is not None and int(triples) == len(_triples(data.read_text()))
+
+
+# --- a store built by `spacecoop load` brings its dumps --------------------------------------
+SPACECOOP = str(Path(sys.executable).with_name("spacecoop"))
+
+
+def load_store(path: Path, *extra: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([SPACECOOP, "load", "--store", f"oxigraph:{path}", *extra], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_loaded_store_serves_its_dumps_and_statistics_at_once(tmp_path: Path) -> None:
+    """Loaded for the public URL it is served at: every dump and VoID answer 200 from the
+    first request, and no builder runs; the files are those `spacecoop export` writes."""
+    port = free_port()
+    env = {"SPACECOOP_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    said = load_store(tmp_path / "kg", env=env)
+    assert "dumps and statistics built in" in said
+    assert (tmp_path / "kg" / dump_files.FOLDER / dump_files.MANIFEST).is_file()
+    srv = LiveServer("--store", f"oxigraph:{tmp_path / 'kg'}", env=env, port=port)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            listing = c.get("/dumps/", headers={"Accept": "application/json"})
+            files = {n: c.get(f"/dumps/{n}") for n in ("spacecoop.nt", "spacecoop.jsonld", "spacecoop-mission.jsonld")}
+            described = c.get(VOID_PATH, headers={"Accept": "text/turtle"})
+        builders = [p for p in descendants(srv.process.pid)
+                    if os.getpriority(os.PRIO_PROCESS, p) == dump_files.BUILDER_NICE]
+    finally:
+        srv.stop()
+    assert listing.status_code == 200 and len(listing.json()["files"]) == len(dump_files.dump_names())
+    settings = config.Settings(store=f"oxigraph:{tmp_path / 'kg'}", public_url=srv.url)
+    for name, r in files.items():
+        fmt, frame, _ = exports.parse_dump_name(name) or ("", None, False)
+        assert r.status_code == 200 and r.content == exports.export(fmt, frame, settings), name
+    assert described.status_code == 200 and builders == []
+    graph = Graph().parse(data=described.text, format="turtle")
+    counted = graph.value(URIRef(dataset_iri(config.BASE)), ns.VOID.triples)
+    assert int(counted) == len(_triples(files["spacecoop.nt"].content))
+
+
+def test_a_store_loaded_for_another_address_has_its_json_ld_remade(tmp_path: Path) -> None:
+    """JSON-LD names the context where clients fetch it: a store loaded without the public
+    URL it is served at gives its other dumps at once and JSON-LD naming the server's context."""
+    load_store(tmp_path / "kg")
+    srv = LiveServer("--store", f"oxigraph:{tmp_path / 'kg'}")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            first = c.get("/dumps/spacecoop.ttl")
+            srv.dumps_ready()
+            doc = c.get("/dumps/spacecoop.jsonld")
+    finally:
+        srv.stop()
+    assert first.status_code == 200
+    assert doc.status_code == 200 and json.loads(doc.content)["@context"] == f"{srv.url}/context.jsonld"
+
+
+def test_load_without_dumps_leaves_them_to_the_server(tmp_path: Path) -> None:
+    said = load_store(tmp_path / "kg", "--no-dumps")
+    assert "no dumps" in said and not (tmp_path / "kg" / dump_files.FOLDER).exists()
+    srv = LiveServer("--store", f"oxigraph:{tmp_path / 'kg'}")
+    try:
+        srv.dumps_ready()
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            nt = c.get("/dumps/spacecoop.nt")
+            part = c.get("/dumps/spacecoop.nt", headers={"Range": "bytes=0-99"})
+    finally:
+        srv.stop()
+    assert nt.status_code == 200 and nt.content.startswith(b"<")
+    assert part.status_code == 206 and part.content == nt.content[:100]  # sent from the file, ranges and all

@@ -514,10 +514,10 @@ def test_a_construct_template_making_a_literal_subject_leaves_that_triple_out(sy
 
 # --- dumps: built at start-up, in a process of their own -----------------------------------
 def test_dumps_are_built_in_the_background_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spacecoop import exports
+    from spacecoop import dump_files, exports
 
     expected = {"spacecoop.nt": exports.export("nt"), "spacecoop-mission.jsonld": exports.export("jsonld", "mission")}
-    cache = exports.DumpCache(config.Settings())
+    cache = dump_files.DumpCache(config.Settings())
     cache.build_in_background()
 
     def not_here(quads: object) -> list[ox.Quad]:
@@ -554,9 +554,9 @@ def test_a_served_app_has_its_dumps_ready_without_building_them_per_request(monk
 
 
 def test_a_remote_store_starts_no_dump_builder() -> None:
-    from spacecoop import exports
+    from spacecoop import dump_files, exports
 
-    cache = exports.DumpCache(config.Settings(store="sparql:http://127.0.0.1:9/sparql"))
+    cache = dump_files.DumpCache(config.Settings(store="sparql:http://127.0.0.1:9/sparql"))
     cache.build_in_background()
     with pytest.raises(exports.ExportError):
         cache.get("spacecoop.ttl")

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", metavar="FILE", help="RDF files (default: the bundled graph)")
     p.add_argument("--store", required=True, help="oxigraph:PATH")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.add_argument("--no-dumps", action="store_true",
+                   help="skip the dumps and VoID statistics (the server then builds them after it starts)")
 
     p = sub.add_parser("query", help="run a saved query (by name) or a .rq file")
     p.add_argument("name", nargs="?", help="saved query name (see `spacecoop queries`)")

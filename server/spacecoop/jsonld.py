@@ -354,13 +354,16 @@ def from_nquads(nquads: str, base: str = config.BASE) -> list[JsonDoc]:
     return _native_values(expanded)
 
 
-def _native(value: JsonDoc) -> JsonDoc:
-    """A value object as a JSON number/boolean if the RDF term survives the round trip.
+def native(value: JsonDoc) -> JsonDoc:
+    """A value object as a JSON number/boolean if the RDF term survives the round trip
+    (the one rule for every JSON-LD document of ours, whole-graph or streamed).
 
-    >>> _native({"@value": "4", "@type": XSD + "integer"}), _native({"@value": "04", "@type": XSD + "integer"})
+    >>> native({"@value": "4", "@type": XSD + "integer"}), native({"@value": "04", "@type": XSD + "integer"})
     ({'@value': 4}, {'@value': '04', '@type': 'http://www.w3.org/2001/XMLSchema#integer'})
-    >>> _native({"@value": "true", "@type": XSD + "boolean"})
+    >>> native({"@value": "true", "@type": XSD + "boolean"})
     {'@value': True}
+    >>> native({"@value": "1" + "0" * 21, "@type": XSD + "integer"})["@type"]  # pyld would read it back as a double
+    'http://www.w3.org/2001/XMLSchema#integer'
     """
     lexical, dtype = value.get("@value"), value.get("@type")
     if dtype == XSD + "integer" and isinstance(lexical, str):
@@ -368,8 +371,9 @@ def _native(value: JsonDoc) -> JsonDoc:
             number = int(lexical)
         except ValueError:
             return value
-        # pyld writes a JSON integer back as str(n): only canonical lexical forms qualify.
-        return {"@value": number} if str(number) == lexical else value
+        # pyld writes a JSON integer back as str(n): only canonical lexical forms qualify, and
+        # only below 10^21, where JSON-LD's number-to-RDF rule still gives an xsd:integer.
+        return {"@value": number} if str(number) == lexical and abs(number) < 10**21 else value
     if dtype == XSD + "boolean" and lexical in ("true", "false"):
         return {"@value": lexical == "true"}
     return value
@@ -380,7 +384,7 @@ def _native_values(node: Any) -> Any:
         return [_native_values(x) for x in node]
     if isinstance(node, dict):
         if "@value" in node:
-            return _native(node)
+            return native(node)
         return {k: _native_values(v) for k, v in node.items()}
     return node
 

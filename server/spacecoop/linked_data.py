@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import hashlib
+import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from spacecoop import config, describe, exports, iris, jsonld, middleware, pages, sparql, void
+from spacecoop import config, describe, dump_files, exports, iris, jsonld, middleware, pages, sparql, void
 from spacecoop.conneg import negotiate
 from spacecoop.store import Engine, Job, QueryError
+from spacecoop.void import Statistics as VoidStatistics  # the class has a method named void
 
 if TYPE_CHECKING:  # the drawing code is imported when a mission page is drawn
     from spacecoop.pictures import InlinePicture
@@ -121,7 +123,7 @@ class LinkedData:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.dumps = exports.DumpCache(engine.settings, lambda: engine.snapshot)
+        self.dumps = dump_files.DumpCache(engine.settings, lambda: engine.snapshot, lambda: engine.version)
         engine.when_started(self.dumps.build_in_background)  # ready before the first /dumps/ request
         self._caches = _Caches()
         self._lock = asyncio.Lock()
@@ -399,7 +401,7 @@ class LinkedData:
                              schema_json=describe.script_json(schema))
 
     # -- dumps, context, VoID ---------------------------------------------------------
-    async def _dump(self, name: str) -> exports.Dump | Response:
+    async def _dump(self, name: str) -> dump_files.Dump | Response:
         """A dump, or the answer to give while there is none: 202 while the background
         builder is at work, 503 if it failed. The server never waits for a dump, nor builds
         one in its own process when a builder was started (KeyError, ExportError: the caller's)."""
@@ -415,7 +417,7 @@ class LinkedData:
         return await asyncio.to_thread(self.dumps.get, name)  # no builder (an app without its server)
 
     async def dump_list(self, request: Request) -> Response:
-        files: list[exports.Dump] = []
+        files: list[dump_files.Dump] = []
         try:
             for n in self.dumps.names():
                 got = await self._dump(n)
@@ -445,7 +447,9 @@ class LinkedData:
             headers["Link"] = jsonld.context_link(self.context_url)
 
         def make() -> Response:
-            return Response(dump.body, media_type=dump.media_type, headers=headers)
+            # From disk, in chunks (and byte ranges): a dump may be far larger than memory allows.
+            return FileResponse(dump.path, media_type=dump.media_type, headers={**headers, "ETag": dump.etag},
+                                stat_result=os.stat(dump.path))
 
         return cached(request, dump.etag, make, DUMP_CACHE)
 
@@ -465,7 +469,9 @@ class LinkedData:
             return Response("406 Not Acceptable: " + ", ".join(VOID_OFFERS) + "\n", status_code=406,
                             media_type="text/plain", headers={"Vary": "Accept"})
         public = self.public_url(request)
-        stats = await void.statistics(self.engine.select, self.base)
+        stats = await self._statistics()
+        if isinstance(stats, Response):
+            return stats
         files = self._whole_graph_dumps()
         graph = void.build_graph(stats, public, [_dump_info(public, n, d) for n, d in files], self.base)
         ext = next((e for e, (m, _) in VARIANTS.items() if m == media), "ttl")
@@ -478,14 +484,26 @@ class LinkedData:
         vocab = await self.vocabulary()
         data = void.summary(stats, vocab.label, self.base) | {
             "turtle": void.serialize(graph, "text/turtle", self.base).decode("utf-8"),
-            "dumps": [{"href": "/dumps/" + n, "name": n, "size": len(d.body) if d else None} for n, d in files],
+            "dumps": [{"href": "/dumps/" + n, "name": n, "size": d.size if d else None} for n, d in files],
             "sparql": "/sparql"}
         if media == "application/json":
             return Response(orjson.dumps(data), media_type=media, headers=headers)
         return HTMLResponse(pages.render("void.html", request=request, title="Dataset description", **data),
                             headers=headers)
 
-    def _whole_graph_dumps(self) -> list[tuple[str, exports.Dump | None]]:
+    async def _statistics(self) -> VoidStatistics | Response:
+        """The statistics the dumps' builder computed (202 while it works); counted here
+        by SPARQL, within the query time limit, only where there is no builder (a remote
+        store, or an app without its server) or it failed."""
+        stats = self.dumps.statistics()
+        if stats is not None:
+            return stats
+        if self.dumps.building:
+            return sparql.error_response(202, f"the statistics are being counted; try again in {DUMP_RETRY} s",
+                                         {"Retry-After": str(DUMP_RETRY)})
+        return await void.statistics(self.engine.select, self.base)
+
+    def _whole_graph_dumps(self) -> list[tuple[str, dump_files.Dump | None]]:
         """The dumps of the whole graph (not the framed views), each with its file if it is
         built: the description lists them all at once, with byte sizes once known."""
         if self.engine.is_remote:
@@ -509,10 +527,10 @@ def _void_media(request: Request) -> str | None:
     return negotiate(request.headers.get("accept"), list(VOID_OFFERS))
 
 
-def _dump_info(public: str, name: str, d: exports.Dump | None) -> void.DumpInfo:
+def _dump_info(public: str, name: str, d: dump_files.Dump | None) -> void.DumpInfo:
     fmt, _, gz = exports.parse_dump_name(name) or ("ttl", None, False)
     spec = exports.FORMATS[fmt]
-    return void.DumpInfo(f"{public}/dumps/{name}", spec.media_type, spec.title, len(d.body) if d else None, gz)
+    return void.DumpInfo(f"{public}/dumps/{name}", spec.media_type, spec.title, d.size if d else None, gz)
 
 
 def not_found_page(request: Request, message: str, iri: str, suggestions: list[tuple[str, str]],
@@ -528,10 +546,10 @@ INDEX_LINKS = (("Mission", "Missions"), ("Agency", "Agencies"), ("Instrument", "
                ("LaunchVehicle", "Launch vehicles"), ("Event", "Events"), ("Contribution", "Contributions"))
 
 
-def _dump_view(d: exports.Dump) -> dict[str, Any]:
+def _dump_view(d: dump_files.Dump) -> dict[str, Any]:
     fmt, frame, gz = exports.parse_dump_name(d.name) or ("ttl", None, False)
     title = f"framed JSON-LD: {frame}" if frame else exports.FORMATS[fmt].title
-    return {"name": d.name, "href": f"/dumps/{d.name}", "media_type": d.media_type, "size": len(d.body),
+    return {"name": d.name, "href": f"/dumps/{d.name}", "media_type": d.media_type, "size": d.size,
             "etag": d.etag, "title": title + (", gzipped" if gz else ""), "gzipped": gz, "frame": frame}
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from spacecoop.config import Settings
 from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
-from spacecoop.store_folder import Build, LoadFailed, os_error_words
+from spacecoop.store_folder import Build, LoadFailed, Stamp, os_error_words
 
 
 class Terminated(KeyboardInterrupt):
@@ -44,8 +45,9 @@ def cli_load(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.perf_counter()
     try:
+        dumps = _Dumps(args.progress or sys.stderr.isatty())
         built = build.run(lambda store: _load_with_progress(store, sources, args.progress),
-                          lambda: fingerprint(sources))
+                          lambda: fingerprint(sources), None if args.no_dumps else dumps)
     except LoadError as err:
         return _fail(f"{err}; nothing was changed at {build.target}")
     except LoadFailed as err:
@@ -61,11 +63,12 @@ def cli_load(args: argparse.Namespace) -> int:
         return code
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - dumps.seconds  # the quads' part: what the rate is of
     total = built.stamp.triples
     print(f"loaded {total:,} quads into {build.target} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} "
           f"triples/s; verified in {built.verify_seconds:.2f} s, synced in {built.sync_seconds:.2f} s, "
-          f"swapped in {built.swap_seconds * 1000:.0f} ms)")
+          f"swapped in {built.swap_seconds * 1000:.0f} ms; "
+          + ("no dumps)" if args.no_dumps else f"dumps and statistics built in {dumps.seconds:.1f} s)"))
     return 0
 
 
@@ -89,6 +92,23 @@ def _load_with_progress(store: Any, sources: list[Source], force: bool) -> int:
                 bar.update(task, completed=bar.tasks[task].total, rate=rate)
 
         return load_oxigraph(store, sources, progress=Report())
+
+
+class _Dumps:
+    """The step after the quads: the dumps and VoID statistics, made into the new store's
+    folder before it is stamped (the time it took, for the summary line)."""
+
+    def __init__(self, announce: bool) -> None:
+        self.announce, self.seconds = announce, 0.0
+
+    def __call__(self, folder: Path, stamp: Stamp) -> None:
+        from spacecoop import dump_files  # at call time: it imports the engine, which --no-dumps never needs
+
+        if self.announce:
+            print(f"building the dumps of {stamp.triples:,} quads …", file=sys.stderr)
+        started = time.perf_counter()
+        dump_files.build_for_store(folder, stamp.version, Settings())
+        self.seconds = time.perf_counter() - started
 
 
 def _fail(message: str) -> int:

@@ -219,10 +219,14 @@ class Build:
         return (f"the previous store at {self.target} is unchanged" if self.had_previous
                 else f"no store was made at {self.target}")
 
-    def run(self, fill: Callable[[Any], int], version: Callable[[], str]) -> Built:
+    def run(self, fill: Callable[[Any], int], version: Callable[[], str],
+            finish: Callable[[Path, Stamp], None] | None = None) -> Built:
         """Fill a new store (``fill(store)`` returns the quads it loaded), verify, stamp it
         with ``version()`` and swap it into place; on any failure the new folder is removed
-        and the exception raised again (LoadFailed for a store that does not verify)."""
+        and the exception raised again (LoadFailed for a store that does not verify).
+
+        ``finish(folder, stamp)`` adds what belongs beside the verified, closed store (its
+        dumps) before the stamp is written: a store is stamped with all of it or not at all."""
         import pyoxigraph as ox
 
         tidy(self.target)
@@ -240,6 +244,8 @@ class Build:
             except LoadFailed as err:
                 raise LoadFailed(f"{err}; {self.unchanged()}") from None
             verified = time.perf_counter()
+            if finish is not None:
+                finish(self.partial, stamp)
             sync_tree(self.partial)
             (self.partial / STORE_STAMP).write_bytes(stamp.to_json())
             sync_file(self.partial / STORE_STAMP)
