@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 from generate import write as generate  # noqa: E402
 from run import free_port, stop, tree_pss_mb  # noqa: E402
-from spacecoop import dump_files  # noqa: E402
+from spacecoop.linked import dump_files  # noqa: E402
 
 CHEAP = "SELECT ?p ?o WHERE { <https://spacecoop.example/resource/mission-3> ?p ?o }"
 WATCHED = ["spacecoop.nt", "spacecoop.ttl", "spacecoop.nq", "spacecoop.jsonld", "spacecoop-mission.jsonld"]

@@ -45,7 +45,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 from generate import write as generate  # noqa: E402
 from spacecoop.config import graph_iri  # noqa: E402
-from spacecoop.sparql_text import query_form  # noqa: E402
+from spacecoop.rdf.sparql_text import query_form  # noqa: E402
 
 SCR = "https://spacecoop.example/resource/"
 PREFIX = ("PREFIX sc: <https://spacecoop.example/ontology#> "
@@ -69,8 +69,8 @@ REFERENCE_QUERIES = {
 def saved_queries() -> dict[str, str]:
     """Every saved query of the project, with its parameters' defaults bound."""
     try:
-        from spacecoop import saved_queries as sq
-        from spacecoop.store import bound_query
+        from spacecoop.engine.store import bound_query
+        from spacecoop.saved import saved_queries as sq
     except ImportError:
         return {}
     out = {}

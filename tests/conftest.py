@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from spacecoop import config
-from spacecoop.loader import load_dataset
-from spacecoop.store import Engine
+from spacecoop.engine.store import Engine
+from spacecoop.rdf.loader import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"

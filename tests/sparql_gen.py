@@ -42,7 +42,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from spacecoop.sparql_text import QUERY_FORMS, UPDATE_FORMS, Facts, facts
+from spacecoop.rdf.sparql_text import QUERY_FORMS, UPDATE_FORMS, Facts, facts
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "queries"

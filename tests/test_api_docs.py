@@ -15,9 +15,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from spacecoop import api, config
-from spacecoop import saved_queries as sq
-from spacecoop.app import create_app
+from spacecoop import config
+from spacecoop.saved import saved_queries as sq
+from spacecoop.web import api
+from spacecoop.web.app import create_app
 
 from .conftest import ARTIFACTS
 from .test_editor_browser import Recorder

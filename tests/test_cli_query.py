@@ -13,7 +13,7 @@ import pytest
 from rdflib import Graph, URIRef
 
 from spacecoop import cli, config
-from spacecoop import saved_queries as sq
+from spacecoop.saved import saved_queries as sq
 
 
 def spacecoop(*args: str) -> subprocess.CompletedProcess[str]:

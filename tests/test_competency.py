@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from spacecoop.store import Engine, Job, parse_json_rows
+from spacecoop.engine.store import Engine, Job, parse_json_rows
 
 Rows = list[dict[str, str]]
 Ask = Callable[[str], Rows]

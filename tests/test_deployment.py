@@ -21,8 +21,9 @@ import httpx
 import pytest
 from rdflib import RDFS, Graph, Literal, URIRef
 
-from spacecoop import config, serve
-from spacecoop.store import Engine
+from spacecoop import config
+from spacecoop.cli import serve
+from spacecoop.engine.store import Engine
 
 from .conftest import LiveServer, free_port
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from spacecoop import cli, saved_queries
+from spacecoop import cli
+from spacecoop.saved import saved_queries
 
 from .conftest import ROOT
 
@@ -28,13 +29,20 @@ def test_every_cli_command_is_documented_in_the_readme(command: str) -> None:
     assert re.search(rf"spacecoop [^\n]*\b{command}\b", README), f"`spacecoop {command}` missing from README"
 
 
-def test_every_module_appears_in_the_architecture_table() -> None:
+def test_the_architecture_table_is_the_tree() -> None:
+    """Every module of the package is in the README's table under its own path, and every
+    path the table names is a module: the table is the tree."""
     package = ROOT / "server" / "spacecoop"
-    modules = {p.stem for p in package.glob("*.py") if not p.stem.startswith("_")}
-    modules |= {p.name for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    table = README.split("## Architecture", 1)[1].split("## The model", 1)[0]
-    missing = sorted(m for m in modules if m not in table)
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py")
+               if not p.name.startswith("__") or (p.name == "__init__.py" and p.parent != package)}
+    modules = {m.removesuffix("/__init__.py") + "/__init__.py" if m.endswith("__init__.py") else m for m in modules}
+    section = README.split("## Architecture", 1)[1].split("## The model", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    named = set(re.findall(r"`([a-z_]+(?:/[a-z_]+)*(?:\.py|/))`", table))
+    missing = sorted(m for m in modules if m not in named and m.removesuffix("__init__.py") not in named)
     assert not missing, f"modules not in the README's architecture table: {missing}"
+    stale = sorted(n for n in named if not (package / n).exists() and n != "server/spacecoop/")
+    assert not stale, f"the README's architecture table names what is not in the tree: {stale}"
 
 
 @pytest.mark.parametrize("doc", [ROOT / "README.md", *DOCS], ids=lambda p: p.name)

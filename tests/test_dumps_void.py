@@ -19,10 +19,12 @@ from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib import namespace as ns
 from rdflib.compare import isomorphic
 
-from spacecoop import config, dump_files, exports, jsonld
-from spacecoop.store import Engine, Job
-from spacecoop.void import PATH as VOID_PATH
-from spacecoop.void import dataset_iri
+from spacecoop import config
+from spacecoop.engine.store import Engine, Job
+from spacecoop.linked import dump_files, exports
+from spacecoop.linked.void import PATH as VOID_PATH
+from spacecoop.linked.void import dataset_iri
+from spacecoop.rdf import jsonld
 
 from ._processes import descendants
 from .conftest import LiveServer, free_port

@@ -20,8 +20,10 @@ from pyld.jsonld import JsonLdError
 from rdflib import Dataset, Graph, URIRef
 from rdflib.compare import isomorphic
 
-from spacecoop import config, describe, exports, jsonld
-from spacecoop.store import Engine, Job
+from spacecoop import config
+from spacecoop.engine.store import Engine, Job
+from spacecoop.linked import describe, exports
+from spacecoop.rdf import jsonld
 
 SCR = str(config.SCR)
 SC = str(config.SC)
@@ -193,7 +195,7 @@ def test_entity_document_round_trips_to_its_description(slug: str, local_engine:
 
 # --- the context and the loader ---------------------------------------------------------
 def test_context_file_matches_the_ontology() -> None:
-    """ontology/context.jsonld is generated (``python -m spacecoop.jsonld``): regenerate it
+    """ontology/context.jsonld is generated (``python -m spacecoop.rdf.jsonld``): regenerate it
     when the ontology gains a property."""
     assert json.loads(config.CONTEXT_FILE.read_text()) == jsonld.context_from_ontology_file()
     assert config.CONTEXT_FILE.read_text() == jsonld.format_context(jsonld.context_from_ontology_file())

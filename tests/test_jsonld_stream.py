@@ -23,7 +23,9 @@ import pytest
 from rdflib import Graph
 from rdflib.compare import isomorphic
 
-from spacecoop import config, exports, jsonld, jsonld_stream, loader
+from spacecoop import config
+from spacecoop.linked import exports
+from spacecoop.rdf import jsonld, jsonld_stream, loader
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = config.CANONICAL_BASE

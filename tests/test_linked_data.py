@@ -15,8 +15,9 @@ from pyld import jsonld as pyld
 from rdflib import Dataset, Graph, Literal, URIRef
 from rdflib.namespace import RDF, RDFS
 
-from spacecoop import config, jsonld
-from spacecoop.store import Engine, Job
+from spacecoop import config
+from spacecoop.engine.store import Engine, Job
+from spacecoop.rdf import jsonld
 
 SCR = str(config.SCR)
 SC = str(config.SC)

@@ -23,10 +23,11 @@ import orjson
 import pyoxigraph as ox
 import pytest
 
-from spacecoop import config, store_folder
-from spacecoop.loader import Source, fingerprint, load_oxigraph
-from spacecoop.store import Engine, Job
-from spacecoop.store_folder import STORE_STAMP, Build, StoreRefused, open_complete, store_facts
+from spacecoop import config
+from spacecoop.engine import store_folder
+from spacecoop.engine.store import Engine, Job
+from spacecoop.engine.store_folder import STORE_STAMP, Build, StoreRefused, open_complete, store_facts
+from spacecoop.rdf.loader import Source, fingerprint, load_oxigraph
 
 from .conftest import ROOT, free_port
 

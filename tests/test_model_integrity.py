@@ -139,7 +139,7 @@ def test_data_files_use_no_blank_nodes(path: Path, graphs: dict[Path, Graph]) ->
 
 def test_the_project_loader_yields_one_named_graph_per_file_with_the_same_triples(
         graphs: dict[Path, Graph]) -> None:
-    loader = pytest.importorskip("spacecoop.loader")
+    loader = pytest.importorskip("spacecoop.rdf.loader")
     from spacecoop import config
 
     sources = loader.bundled_sources(include_catalogue=False)

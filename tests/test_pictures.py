@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from spacecoop import config, graphviz, iris, pictures
-from spacecoop.pictures import dates, network, timeline
-from spacecoop.store import Engine, Job, parse_json_rows
+from spacecoop import config, pictures
+from spacecoop.engine.store import Engine, Job, parse_json_rows
+from spacecoop.pictures import dates, graphviz, network, timeline
+from spacecoop.rdf import iris
 
 from .conftest import ROOT
 

@@ -14,7 +14,7 @@ from markupsafe import escape
 from rdflib import Graph, URIRef
 
 from spacecoop import config
-from spacecoop import saved_queries as sq
+from spacecoop.saved import saved_queries as sq
 
 QUERIES = sq.load_all()
 NAMES = [q.name for q in QUERIES]

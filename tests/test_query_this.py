@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from spacecoop import config
-from spacecoop.describe import entity_query
+from spacecoop.linked.describe import entity_query
 
 from .conftest import ARTIFACTS
 from .test_editor_browser import Recorder

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from spacecoop.middleware import GuardMiddleware
-from spacecoop.response_cache import ResponseCache
+from spacecoop.web.middleware import GuardMiddleware
+from spacecoop.web.response_cache import ResponseCache
 
 calls: list[str] = []
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from spacecoop import config, results
-from spacecoop.store import Engine, Job, QueryError
+from spacecoop import config
+from spacecoop.engine.store import Engine, Job, QueryError
+from spacecoop.rdf import results
 
 SRX = "{http://www.w3.org/2005/sparql-results#}"
 XML = {"Accept": "application/sparql-results+xml"}

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from spacecoop import sandbox
-from spacecoop.sandbox import resolve_endpoints
+from spacecoop.engine import sandbox
+from spacecoop.engine.sandbox import resolve_endpoints
 
 from ._processes import descendants, seccomp_mode
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or sandbox.
 # Helpers every child has: attempt(fn, ...) is fn's result, or the errno's name ("EACCES").
 PRELUDE = """\
 import ctypes, errno, json, os, socket, struct, sys, threading, time
-from spacecoop.sandbox import forbid_network, resolve_endpoints, restrict_network
+from spacecoop.engine.sandbox import forbid_network, resolve_endpoints, restrict_network
 ARGS = json.loads(sys.argv[1])
 LIBC = ctypes.CDLL(None, use_errno=True)
 

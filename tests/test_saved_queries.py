@@ -16,9 +16,9 @@ from rdflib import Graph
 from rdflib.compare import isomorphic
 
 from spacecoop import config
-from spacecoop import saved_queries as sq
-from spacecoop.sparql_text import facts, is_update
-from spacecoop.store import Engine, bound_query, parse_json_rows
+from spacecoop.engine.store import Engine, bound_query, parse_json_rows
+from spacecoop.rdf.sparql_text import facts, is_update
+from spacecoop.saved import saved_queries as sq
 
 QUERIES = sq.load_all()
 NAMES = [q.name for q in QUERIES]
@@ -381,14 +381,14 @@ def test_the_catalogue_graph_follows_the_sib_sparql_examples_convention() -> Non
 def test_the_endpoint_lists_every_saved_query_with_the_sib_query(engine: Engine) -> None:
     sib = """PREFIX sh: <http://www.w3.org/ns/shacl#> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
              SELECT ?q ?c WHERE { ?q a sh:SPARQLExecutable ; rdfs:comment ?c }"""
-    from spacecoop.store import Job
+    from spacecoop.engine.store import Job
 
     rows = parse_json_rows(engine.run_sync(Job(sib)).body)
     assert sorted(r["q"][1] for r in rows) == sorted(f"{config.SCQ}{n}" for n in NAMES)
 
 
 def test_the_catalogue_lives_in_its_own_named_graph(engine: Engine) -> None:
-    from spacecoop.store import Job
+    from spacecoop.engine.store import Job
 
     body = engine.run_sync(Job(f"""SELECT (COUNT(?q) AS ?n) WHERE {{
         GRAPH <{config.graph_iri('queries')}> {{ ?q a <{SH}SPARQLExecutable> }} }}""")).body
@@ -401,7 +401,7 @@ def test_the_catalogue_lives_in_its_own_named_graph(engine: Engine) -> None:
 @pytest.mark.parametrize("name", [q.name for q in QUERIES if q.params])
 def test_a_query_without_its_parameters_answers_for_every_value(engine: Engine, name: str) -> None:
     # The editor tab and the published sh:select text run the query as it is, unbound.
-    from spacecoop.store import Job
+    from spacecoop.engine.store import Job
 
     q = sq.get(name)
     unbound = sq.outcome(engine.run_sync(Job(q.sparql, graph_format="ntriples")))

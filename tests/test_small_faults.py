@@ -23,11 +23,12 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from spacecoop import config, loader
-from spacecoop import saved_queries as sq
-from spacecoop.app import create_app
-from spacecoop.loader import LoadError, Source, load_oxigraph, read_quads
+from spacecoop import config
+from spacecoop.rdf import loader
+from spacecoop.rdf.loader import LoadError, Source, load_oxigraph, read_quads
+from spacecoop.saved import saved_queries as sq
 from spacecoop.validate import validate
+from spacecoop.web.app import create_app
 
 from .conftest import LiveServer, free_port
 

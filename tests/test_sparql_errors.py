@@ -11,10 +11,11 @@ import httpx
 import pyoxigraph as ox
 import pytest
 
-from spacecoop import config, sparql_errors
-from spacecoop import saved_queries as sq
-from spacecoop.sparql_errors import explain
-from spacecoop.sparql_text import tokens
+from spacecoop import config
+from spacecoop.rdf import sparql_errors
+from spacecoop.rdf.sparql_errors import explain
+from spacecoop.rdf.sparql_text import tokens
+from spacecoop.saved import saved_queries as sq
 
 SC = str(config.SC)
 RDFS_LINE = "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>"

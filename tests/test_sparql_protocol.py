@@ -567,12 +567,3 @@ def test_aliases_are_served_under_the_name_asked_for(http: httpx.Client, endpoin
     r = http.get(endpoint, params={"query": TYPED}, headers={"Accept": "application/xml"})
     assert r.headers["content-type"].split(";")[0] == "application/xml"
     assert len(list(ET.fromstring(r.content).iter(SRX + "result"))) == 5
-
-
-@pytest.mark.parametrize("module", ["conneg", "sparql", "middleware", "sparql_text"])
-def test_module_doctests(module: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"spacecoop.{module}"))
-    assert result.attempted > 0 and result.failed == 0

@@ -25,7 +25,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from spacecoop import config, middleware
+from spacecoop import config
+from spacecoop.web import middleware
 
 from ._processes import cpu_seconds, descendants, seccomp_mode
 from .conftest import LiveServer
@@ -252,7 +253,7 @@ def test_every_query_worker_runs_without_network(server: LiveServer) -> None:
 def test_the_sandbox_blocks_connections(listener: Listener) -> None:
     code = textwrap.dedent(f"""
         import socket, sys
-        from spacecoop.sandbox import forbid_network
+        from spacecoop.engine.sandbox import forbid_network
         assert forbid_network()
         try:
             socket.create_connection(("127.0.0.1", {listener.port}), timeout=2)

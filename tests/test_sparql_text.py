@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from spacecoop.sparql_text import facts
+from spacecoop.rdf.sparql_text import facts
 
 QUERY = "SELECT ?s WHERE { ?s <http://x/p#q> 'a  # b' }"
 

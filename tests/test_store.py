@@ -21,8 +21,8 @@ import pytest
 from rdflib import Graph
 
 from spacecoop import config
-from spacecoop.loader import LoadError, Source, load_dataset, load_oxigraph
-from spacecoop.store import Engine, Job, QueryError
+from spacecoop.engine.store import Engine, Job, QueryError
+from spacecoop.rdf.loader import LoadError, Source, load_dataset, load_oxigraph
 
 from .conftest import ROOT, LiveServer, free_port
 
@@ -308,7 +308,7 @@ def test_server_starts_on_the_bundled_graph_without_configuration() -> None:
 @pytest.fixture
 def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pieces of 4 KiB and two threads, so that a small file is loaded in many pieces."""
-    from spacecoop import loader
+    from spacecoop.rdf import loader
 
     monkeypatch.setattr(loader, "PIECE_BYTES", 4096)
     monkeypatch.setattr(loader, "LOAD_THREADS", 2)
@@ -514,7 +514,7 @@ def test_a_construct_template_making_a_literal_subject_leaves_that_triple_out(sy
 
 # --- dumps: built at start-up, in a process of their own -----------------------------------
 def test_dumps_are_built_in_the_background_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spacecoop import dump_files, exports
+    from spacecoop.linked import dump_files, exports
 
     expected = {"spacecoop.nt": exports.export("nt"), "spacecoop-mission.jsonld": exports.export("jsonld", "mission")}
     cache = dump_files.DumpCache(config.Settings())
@@ -530,8 +530,8 @@ def test_dumps_are_built_in_the_background_in_another_process(monkeypatch: pytes
 
 
 def test_a_served_app_has_its_dumps_ready_without_building_them_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    from spacecoop import exports
-    from spacecoop.app import create_app
+    from spacecoop.linked import exports
+    from spacecoop.web.app import create_app
 
     expected = exports.export("ttl")
 
@@ -554,7 +554,7 @@ def test_a_served_app_has_its_dumps_ready_without_building_them_per_request(monk
 
 
 def test_a_remote_store_starts_no_dump_builder() -> None:
-    from spacecoop import dump_files, exports
+    from spacecoop.linked import dump_files, exports
 
     cache = dump_files.DumpCache(config.Settings(store="sparql:http://127.0.0.1:9/sparql"))
     cache.build_in_background()

@@ -25,7 +25,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, RDFS, SH
 
 from spacecoop import config
-from spacecoop.loader import bundled_sources, load_dataset
+from spacecoop.rdf.loader import bundled_sources, load_dataset
 from spacecoop.validate import (
     Finding,
     Report,

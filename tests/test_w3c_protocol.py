@@ -30,8 +30,8 @@ import pyoxigraph as ox
 import pytest
 
 from spacecoop import config
-from spacecoop.app import asgi_app
-from spacecoop.store import Engine
+from spacecoop.engine.store import Engine
+from spacecoop.web.app import asgi_app
 
 from .conftest import LiveServer
 

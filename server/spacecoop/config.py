@@ -190,8 +190,8 @@ SHAPES_DIR = ROOT / "shapes"
 QUERIES_DIR = ROOT / "queries"
 EXPECTED_DIR = QUERIES_DIR / "expected"
 PACKAGE_DIR = Path(__file__).resolve().parent
-TEMPLATES_DIR = PACKAGE_DIR / "pages" / "templates"
-STATIC_DIR = PACKAGE_DIR / "pages" / "static"
+TEMPLATES_DIR = PACKAGE_DIR / "web" / "pages" / "templates"
+STATIC_DIR = PACKAGE_DIR / "web" / "pages" / "static"
 CONTEXT_FILE = ONTOLOGY_DIR / "context.jsonld"
 
 
@@ -206,7 +206,7 @@ def _env_int(name: str, default: int) -> int:
 def graphviz_choice() -> str:
     """``SPACECOOP_GRAPHVIZ``: "" (the bundled Graphviz), ``off``, or a dot-compatible program.
 
-    Read at each drawing (spacecoop.graphviz), not frozen in Settings: pictures are drawn by
+    Read at each drawing (spacecoop.pictures.graphviz), not frozen in Settings: pictures are drawn by
     the process, whichever engine asked.
     """
     return os.environ.get("SPACECOOP_GRAPHVIZ", "").strip()

@@ -55,7 +55,7 @@ from rdflib.namespace import RDF, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
 from spacecoop import config
-from spacecoop.loader import (
+from spacecoop.rdf.loader import (
     UTF8_BOM,
     LoadError,
     Source,
@@ -65,7 +65,7 @@ from spacecoop.loader import (
     to_oxigraph,
     to_rdflib,
 )
-from spacecoop.results import non_xml_char
+from spacecoop.rdf.results import non_xml_char
 
 SEVERITIES = ("Violation", "Warning", "Info")
 FIX_MARK = " Fix: "

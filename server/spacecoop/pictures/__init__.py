@@ -2,7 +2,7 @@
 
 Both are drawn from the graph by saved queries (``timeline-items``, ``network-nodes``,
 ``network-edges``), so new data appears without code changes, and both are drawn on the
-server by Graphviz (see ``spacecoop.graphviz`` and docs/pictures.md): the SVG is inline
+server by Graphviz (see ``spacecoop.pictures.graphviz`` and docs/pictures.md): the SVG is inline
 in the page, readable and printable without JavaScript, with a link and a tooltip on
 every mission, event, agency and contribution.
 
@@ -31,8 +31,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from spacecoop import config, graphviz, iris
-from spacecoop.pictures import network, style, timeline
+from spacecoop import config
+from spacecoop.pictures import graphviz, network, style, timeline
+from spacecoop.rdf import iris
 
 Link = Callable[[str], str]
 Rows = list[dict[str, tuple]]
@@ -218,7 +219,7 @@ def make_network(node_rows: Rows, edge_rows: Rows, link: Link, mission: str | No
 
 def _job(engine: Any, name: str) -> Any:
     """The saved query ``name`` as a Job, its IRIs on the engine's base."""
-    from spacecoop import saved_queries
+    from spacecoop.saved import saved_queries
 
     for query in saved_queries.load_all(base=engine.settings.base):
         if query.name == name:
@@ -228,14 +229,14 @@ def _job(engine: Any, name: str) -> Any:
 
 async def _rows(engine: Any, name: str) -> Rows:
     """The rows of a saved query (no parameters), through the engine's cache and pool."""
-    from spacecoop.store import parse_json_rows
+    from spacecoop.engine.store import parse_json_rows
 
     return parse_json_rows((await engine.run(_job(engine, name))).body)
 
 
 def query_rows(engine: Any, name: str) -> Rows:
     """The rows of a saved query, run on a local engine (CLI, tests)."""
-    from spacecoop.store import parse_json_rows
+    from spacecoop.engine.store import parse_json_rows
 
     return parse_json_rows(engine.run_sync(_job(engine, name)).body)
 
@@ -309,7 +310,7 @@ def build_router(engine: Any) -> APIRouter:
         return await makers[kind](engine, link, mission)
 
     async def page(kind: str, request: Request) -> Response:
-        from spacecoop.pages import respond, wants_json
+        from spacecoop.web.pages import respond, wants_json
 
         try:
             pic = await picture(kind, request)
@@ -392,8 +393,8 @@ def render_to_file(engine: Any, kind: str, output: Path, mission_slug: str | Non
 
 def cli_render(args: argparse.Namespace) -> int:
     """``spacecoop render timeline|network [--mission SLUG] -o FILE.svg|.png``."""
-    from spacecoop.saved_queries import QueryFileError, UnknownQuery
-    from spacecoop.store import Engine, QueryError
+    from spacecoop.engine.store import Engine, QueryError
+    from spacecoop.saved.saved_queries import QueryFileError, UnknownQuery
 
     engine = Engine(config.Settings())
     try:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from spacecoop.graphviz import Graph, HtmlLabel, html_text
 from spacecoop.pictures import style
+from spacecoop.pictures.graphviz import Graph, HtmlLabel, html_text
 
 Row = Mapping[str, tuple]
 Link = Callable[[str], str]

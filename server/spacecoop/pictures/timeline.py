@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spacecoop.graphviz import Graph, HtmlLabel, html_text
 from spacecoop.pictures import style
 from spacecoop.pictures.dates import Period, parse_period, window_text, year_fraction
+from spacecoop.pictures.graphviz import Graph, HtmlLabel, html_text
 
 Row = Mapping[str, tuple]
 Link = Callable[[str], str]

@@ -22,7 +22,8 @@ from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
 
-from spacecoop import config, iris
+from spacecoop import config
+from spacecoop.rdf import iris
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"

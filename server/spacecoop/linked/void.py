@@ -16,7 +16,9 @@ from typing import Any
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib import namespace as ns  # (module, not names: rdflib's namespaces confuse doctest discovery)
 
-from spacecoop import config, describe, iris, jsonld
+from spacecoop import config
+from spacecoop.linked import describe
+from spacecoop.rdf import iris, jsonld
 
 PATH = "/.well-known/void"
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"

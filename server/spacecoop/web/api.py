@@ -31,9 +31,11 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
-from spacecoop import config, conneg, iris, pages, results
-from spacecoop import saved_queries as sq
-from spacecoop.store import Engine, QueryError
+from spacecoop import config
+from spacecoop.engine.store import Engine, QueryError
+from spacecoop.rdf import iris, results
+from spacecoop.saved import saved_queries as sq
+from spacecoop.web import conneg, pages
 
 TAG = "Saved queries"
 SELECT_TYPES = {"json": "application/sparql-results+json", "csv": "text/csv"}

@@ -83,7 +83,7 @@ from typing import Any, BinaryIO
 import pyoxigraph as ox
 from pyld import jsonld as pyld
 
-from spacecoop import jsonld
+from spacecoop.rdf import jsonld
 
 JsonDoc = dict[str, Any]
 

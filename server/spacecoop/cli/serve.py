@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from spacecoop import config
-from spacecoop.loader import LoadError
-from spacecoop.store import ENDPOINT_PATH, Engine
-from spacecoop.store_folder import StoreRefused
+from spacecoop.engine.store import ENDPOINT_PATH, Engine
+from spacecoop.engine.store_folder import StoreRefused
+from spacecoop.rdf.loader import LoadError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -172,7 +172,7 @@ def missing_parts() -> list[str]:
     The picture renderer is tried for real (``graphviz.missing_reason`` draws a one-node
     graph), so this takes a few tenths of a second: ``cli_serve`` asks while the store loads.
     """
-    from spacecoop import graphviz
+    from spacecoop.pictures import graphviz
 
     out = []
     reason = graphviz.missing_reason()
@@ -230,7 +230,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     gc.disable()
     import uvicorn
 
-    from spacecoop.app import asgi_app
+    from spacecoop.web.app import asgi_app
 
     try:
         app: ASGIApp = asgi_app(settings, engine)
@@ -250,7 +250,7 @@ def cli_serve(args: argparse.Namespace) -> int:
         app = access_log
     # Bounded heads, bodies, idle time and connection count (http_limits.py); imported here,
     # with uvicorn, so the import overlaps the store's loading like the framework's does.
-    from spacecoop import http_limits
+    from spacecoop.web import http_limits
 
     limits = http_limits.limits_from_settings(settings, http_limits.raise_fd_limit())
     server_config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,

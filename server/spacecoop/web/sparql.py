@@ -40,11 +40,13 @@ from rdflib.namespace import DCTERMS, VOID
 from rdflib_endpoint.sparql_router import SparqlRouter
 from rdflib_endpoint.utils import FORMATS
 
-from spacecoop import config, conneg, middleware, pages, query_rules
-from spacecoop.middleware import ASGIApp, Receive, Scope, Send, error_body
-from spacecoop.query_rules import READ_ONLY
-from spacecoop.sparql_text import QUERY_FORMS
-from spacecoop.store import ENDPOINT_PATH, Engine, Job, QueryError, TryAgain
+from spacecoop import config
+from spacecoop.engine import query_rules
+from spacecoop.engine.query_rules import READ_ONLY
+from spacecoop.engine.store import ENDPOINT_PATH, Engine, Job, QueryError, TryAgain
+from spacecoop.rdf.sparql_text import QUERY_FORMS
+from spacecoop.web import conneg, middleware, pages
+from spacecoop.web.middleware import ASGIApp, Receive, Scope, Send, error_body
 
 log = logging.getLogger("spacecoop")
 
@@ -533,7 +535,7 @@ def _public(request: Request, settings: config.Settings) -> str:
 
 def _void_dataset_iri(base: str) -> str:
     try:
-        from spacecoop import void
+        from spacecoop.linked import void
 
         return void.dataset_iri(base)
     except (ImportError, AttributeError):  # the VoID module is optional for the endpoint
@@ -554,7 +556,7 @@ FALLBACK_TABS = [{
 def editor_tabs() -> list[dict[str, str]]:
     """One YASGUI tab per saved query (a fallback example when they cannot be loaded)."""
     try:
-        from spacecoop import saved_queries
+        from spacecoop.saved import saved_queries
 
         tabs = [{"name": q.name, "title": q.title, "query": q.sparql} for q in saved_queries.load_all()]
     except Exception as err:  # a broken .rq file must not take the editor down
@@ -590,7 +592,7 @@ def _is_protocol_request(scope: Scope) -> bool:
 
 def build_router(engine: Engine) -> APIRouter:
     """The SPARQL endpoint and the landing page."""
-    from spacecoop import landing
+    from spacecoop.web import landing
 
     router = SpaceCoopSparqlRouter(engine)
     landing.register(router, engine)

@@ -169,7 +169,7 @@ def _short(message: str) -> str:
 
 
 def _catalogue_quads(source: Source) -> Iterator[ox.Quad]:
-    from spacecoop import saved_queries  # the catalogue is derived from queries/*.rq
+    from spacecoop.saved import saved_queries  # the catalogue is derived from queries/*.rq
 
     graph = saved_queries.catalogue_graph()
     g = ox.NamedNode(source.graph or CATALOGUE_GRAPH)

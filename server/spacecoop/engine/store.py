@@ -37,13 +37,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from spacecoop import channel, config, query_rules, results
-from spacecoop.cache import BoundedCache
-from spacecoop.loader import Source, bundled_sources, fingerprint, load_oxigraph, read_quads, user_sources
-from spacecoop.query_rules import QueryError
-from spacecoop.sparql_errors import explain
-from spacecoop.sparql_text import facts, is_volatile
-from spacecoop.store_folder import open_complete, store_facts
+from spacecoop import config
+from spacecoop.engine import channel, query_rules
+from spacecoop.engine.cache import BoundedCache
+from spacecoop.engine.query_rules import QueryError
+from spacecoop.engine.store_folder import open_complete, store_facts
+from spacecoop.rdf import results
+from spacecoop.rdf.loader import Source, bundled_sources, fingerprint, load_oxigraph, read_quads, user_sources
+from spacecoop.rdf.sparql_errors import explain
+from spacecoop.rdf.sparql_text import facts, is_volatile
 
 T = TypeVar("T")
 log = logging.getLogger("spacecoop")
@@ -226,7 +228,7 @@ def _from_rdflib(term: Any) -> Any:
     rdflib replaces the base with a query's ``BASE <relative/>`` instead of resolving one
     against the other (SPARQL 1.1 Query §4.1.1.1), and so may answer with relative IRIs.
     """
-    from spacecoop.loader import to_oxigraph
+    from spacecoop.rdf.loader import to_oxigraph
 
     try:
         return to_oxigraph(term)
@@ -323,7 +325,7 @@ def bound_query(job: Job) -> str:
     term first (pyoxigraph refuses an IRI, language tag or blank node that is not one) and
     is written by pyoxigraph in N-Triples syntax, so a value can never become query text.
     """
-    from spacecoop.sparql_text import with_values
+    from spacecoop.rdf.sparql_text import with_values
 
     if not job.bindings:
         return job.query
@@ -471,7 +473,7 @@ def _first_line(message: str) -> str:
 
 
 def _leading_keyword(query: str) -> str:
-    from spacecoop.sparql_text import query_form
+    from spacecoop.rdf.sparql_text import query_form
 
     return query_form(query)
 
@@ -494,7 +496,7 @@ def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
     """Open the backend a spec describes (in the calling process)."""
     if spec.kind != "rdflib":
         return open_oxigraph(spec)
-    from spacecoop.loader import load_dataset
+    from spacecoop.rdf.loader import load_dataset
 
     return RdflibBackend(load_dataset([Source(Path(spec.path), None)]))
 
@@ -518,7 +520,7 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
     except Exception as err:  # reported to the parent, which refuses to start
         channel.send(sock, ("error", 500, f"store could not be opened: {_first_line(str(err))}"))
         return
-    from spacecoop import sandbox
+    from spacecoop.engine import sandbox
 
     # Oxigraph fetches SERVICE URLs itself: the worker can reach nothing, or only the
     # allow-listed endpoints (and, where the kernel cannot tell them apart, nothing).
@@ -706,7 +708,7 @@ class WorkerPool:
         # a replacement for a killed worker is then ready in tens of ms rather than hundreds
         # (rdflib's import alone is ~0.2 s), which keeps the pool full under attack.
         engine_modules = ["rdflib.plugins.sparql"] if spec.kind == "rdflib" else []
-        self._ctx.set_forkserver_preload(["spacecoop.store", "spacecoop.sandbox", *engine_modules])
+        self._ctx.set_forkserver_preload(["spacecoop.engine.store", "spacecoop.engine.sandbox", *engine_modules])
         # Most recently used last (taken first): a worker that has just answered has the
         # store's hot pages in its caches and wakes faster than one idle for longer.
         self._idle: list[_Worker] = []
@@ -1035,7 +1037,7 @@ class Engine:
         store = self.settings.store
         self._cache = BoundedCache(self.settings.cache_entries, self.settings.cache_bytes)
         if store.startswith("sparql:"):
-            from spacecoop.remote import RemoteBackend
+            from spacecoop.engine.remote import RemoteBackend
 
             self._remote = RemoteBackend(store.removeprefix("sparql:"), self.settings)
             self.version = ""
@@ -1230,7 +1232,7 @@ def _endpoint_addresses(allow_list: Sequence[str]) -> tuple[tuple[str, int], ...
     """The addresses the operator's allow-list names, resolved once at start."""
     if not allow_list:
         return ()
-    from spacecoop.sandbox import resolve_endpoints
+    from spacecoop.engine.sandbox import resolve_endpoints
 
     try:
         return resolve_endpoints(allow_list)

@@ -44,8 +44,10 @@ from typing import BinaryIO
 
 import orjson
 
-from spacecoop import config, exports, jsonld, void
-from spacecoop.store import BackendSpec, Engine, Job, Limits, open_backend, parse_json_rows
+from spacecoop import config
+from spacecoop.engine.store import BackendSpec, Engine, Job, Limits, open_backend, parse_json_rows
+from spacecoop.linked import exports, void
+from spacecoop.rdf import jsonld
 
 log = logging.getLogger("spacecoop")
 

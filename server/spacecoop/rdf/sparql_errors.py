@@ -32,8 +32,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from spacecoop import config, iris
-from spacecoop.sparql_text import tokens
+from spacecoop import config
+from spacecoop.rdf import iris
+from spacecoop.rdf.sparql_text import tokens
 
 # Every word the engine reads as a keyword or a built-in function (SPARQL 1.1 and 1.2,
 # Oxigraph's LATERAL and ADJUST); any other bare word is a mistake.

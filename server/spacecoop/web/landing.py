@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from spacecoop import pages
-from spacecoop.store import Engine, QueryError
+from spacecoop.engine.store import Engine, QueryError
+from spacecoop.web import pages
 
 TITLE = "SpaceCoop KG"
 DESCRIPTION = ("A linked-data knowledge graph of European–Chinese space cooperation: agencies, "

@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import pyoxigraph as ox
 
-from spacecoop import config, iris, jsonld, jsonld_stream
+from spacecoop import config
+from spacecoop.rdf import iris, jsonld, jsonld_stream
 
 if TYPE_CHECKING:  # store imports the modules that import this one
-    from spacecoop.store import BackendSpec
+    from spacecoop.engine.store import BackendSpec
 
 DUMP_STEM = "spacecoop"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -102,7 +103,7 @@ def served_quads(settings: config.Settings, snapshot: BackendSpec | None) -> lis
         raise ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
     if snapshot is not None:
         return canonical_quads(snapshot_quads(snapshot))
-    from spacecoop.store import Engine  # at call time: store imports this module's importers
+    from spacecoop.engine.store import Engine  # at call time: store imports this module's importers
 
     engine = Engine(settings)
     try:

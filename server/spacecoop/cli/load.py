@@ -17,8 +17,8 @@ from types import FrameType
 from typing import Any
 
 from spacecoop.config import Settings
-from spacecoop.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
-from spacecoop.store_folder import Build, LoadFailed, Stamp, os_error_words
+from spacecoop.engine.store_folder import Build, LoadFailed, Stamp, os_error_words
+from spacecoop.rdf.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 
 
 class Terminated(KeyboardInterrupt):
@@ -102,7 +102,7 @@ class _Dumps:
         self.announce, self.seconds = announce, 0.0
 
     def __call__(self, folder: Path, stamp: Stamp) -> None:
-        from spacecoop import dump_files  # at call time: it imports the engine, which --no-dumps never needs
+        from spacecoop.linked import dump_files  # at call time: it imports the engine, which --no-dumps never needs
 
         if self.announce:
             print(f"building the dumps of {stamp.triples:,} quads …", file=sys.stderr)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from spacecoop import config
-from spacecoop.sparql_text import UPDATE_FORMS, Facts, facts
+from spacecoop.rdf.sparql_text import UPDATE_FORMS, Facts, facts
 
 
 class QueryError(Exception):

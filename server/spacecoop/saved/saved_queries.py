@@ -46,13 +46,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spacecoop import config, iris, sparql_text
-from spacecoop.loader import LoadError  # the loader imports this module lazily: no cycle
+from spacecoop import config
+from spacecoop.rdf import iris, sparql_text
+from spacecoop.rdf.loader import LoadError  # the loader imports this module lazily: no cycle
 
 if TYPE_CHECKING:  # the store imports the loader, which imports us: no runtime import
     from rdflib import Graph
 
-    from spacecoop.store import Answer, Engine, Job
+    from spacecoop.engine.store import Answer, Engine, Job
 
 Term = tuple  # ("uri", iri) | ("literal", lexical, lang | None, datatype | None) | ("bnode", id)
 
@@ -416,7 +417,7 @@ def resolve(query: SavedQuery, values: Mapping[str, str | None], base: str | Non
 def bind(query: SavedQuery, values: Mapping[str, str | None], result_format: str = "json",
          graph_format: str = "turtle", base: str | None = None) -> Job:
     """A Job that runs ``query`` with ``values`` bound as RDF terms (raises ParamError)."""
-    from spacecoop.store import Job
+    from spacecoop.engine.store import Job
 
     terms = resolve(query, values, base)
     return Job(query.sparql, result_format=result_format, graph_format=graph_format,
@@ -441,13 +442,13 @@ def outcome(answer: Answer) -> Outcome:
     if answer.kind == "ask":
         return Outcome("ask", [], [], bool(json.loads(answer.body)["boolean"]))
     if answer.kind == "select":
-        from spacecoop.store import parse_json_rows
+        from spacecoop.engine.store import parse_json_rows
 
         head = json.loads(answer.body)["head"]
         return Outcome("select", list(head.get("vars", [])), parse_json_rows(answer.body))
     import pyoxigraph as ox
 
-    from spacecoop.store import _plain
+    from spacecoop.engine.store import _plain
 
     rows = [{"subject": _plain(t.subject), "predicate": _plain(t.predicate), "object": _plain(t.object)}
             for t in ox.parse(answer.body, format=ox.RdfFormat.N_TRIPLES)]
@@ -456,7 +457,7 @@ def outcome(answer: Answer) -> Outcome:
 
 def label_job(iri_list: Iterable[str]) -> Job | None:
     """One query for the labels of these IRIs (None when there is nothing to label)."""
-    from spacecoop.store import Job
+    from spacecoop.engine.store import Job
 
     safe = sorted({i for i in iri_list if _ABSOLUTE_IRI.fullmatch(i)})
     if not safe:
@@ -731,7 +732,7 @@ def _param_values(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _engine(store: str | None) -> Engine:
-    from spacecoop.store import Engine
+    from spacecoop.engine.store import Engine
 
     settings = config.Settings()
     engine = Engine(settings.with_(store=store) if store else settings)
@@ -741,7 +742,7 @@ def _engine(store: str | None) -> Engine:
 
 def cli_query(args: argparse.Namespace) -> int:
     """``spacecoop query NAME [--param k=v …] [--format …]``, ``--file my.rq``, ``--update-expected``."""
-    from spacecoop.store import QueryError
+    from spacecoop.engine.store import QueryError
 
     try:
         if args.update_expected:
@@ -775,7 +776,7 @@ def cli_query(args: argparse.Namespace) -> int:
         if fmt == "table":
             _print_table(engine, query, outcome(answer))
         elif fmt == "csv" and query.is_graph:
-            from spacecoop import results
+            from spacecoop.rdf import results
 
             res = outcome(answer)
             sys.stdout.write(results.to_csv(res.vars, res.rows).decode())

@@ -31,7 +31,7 @@ it); a language map gives one string per language only under ``sh:uniqueLang``.
 >>> load("https://schema.org/", {})
 Traceback (most recent call last):
 ...
-spacecoop.jsonld.RemoteDocumentRefused: refusing to load https://schema.org/: no remote documents are fetched
+spacecoop.rdf.jsonld.RemoteDocumentRefused: refusing to load https://schema.org/: no remote documents are fetched
 """
 
 from __future__ import annotations
@@ -515,7 +515,7 @@ def entity_document(nquads: str, iri: str, incoming: Iterable[str], base: str = 
 
 
 def main() -> None:  # pragma: no cover - a maintenance entry point
-    """``python -m spacecoop.jsonld > ontology/context.jsonld`` regenerates the context."""
+    """``python -m spacecoop.rdf.jsonld > ontology/context.jsonld`` regenerates the context."""
     print(format_context(context_from_ontology_file()), end="")
 
 

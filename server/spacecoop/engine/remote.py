@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from spacecoop import config
-from spacecoop.store import (
+from spacecoop.engine.store import (
     GRAPH_MEDIA_TYPES,
     RESULT_MEDIA_TYPES,
     Answer,
@@ -43,7 +43,7 @@ class RemoteBackend:
         return self._client
 
     async def run(self, job: Job, timeout: float, limits: Limits) -> Answer:
-        from spacecoop.sparql_text import query_form
+        from spacecoop.rdf.sparql_text import query_form
 
         form = query_form(job.query)
         graph = form in ("CONSTRUCT", "DESCRIBE")

@@ -9,27 +9,28 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from spacecoop import __version__, config, middleware
-from spacecoop.response_cache import ResponseCache
-from spacecoop.store import Engine
+from spacecoop import __version__, config
+from spacecoop.engine.store import Engine
+from spacecoop.web import middleware
+from spacecoop.web.response_cache import ResponseCache
 
 # Each module exposes ``build_router(engine) -> APIRouter``; order matters only for
 # overlapping paths (the catch-all linked-data routes go last).
 ROUTER_MODULES = (
-    "spacecoop.sparql",
-    "spacecoop.api",
+    "spacecoop.web.sparql",
+    "spacecoop.web.api",
     "spacecoop.pictures",
-    "spacecoop.linked_data",
+    "spacecoop.web.linked_data",
 )
 
 
 def asgi_app(settings: config.Settings | None = None, engine: Engine | None = None) -> ResponseCache:
     """The app as served: ``create_app`` with its SPARQL front door, behind the in-memory response cache."""
-    from spacecoop.sparql import front_door
+    from spacecoop.web.sparql import front_door
 
     app = create_app(settings, engine)
     served_engine: Engine = app.state.engine
-    served = front_door(app.state.routers["spacecoop.sparql"], app, served_engine.settings)
+    served = front_door(app.state.routers["spacecoop.web.sparql"], app, served_engine.settings)
     return ResponseCache(served, lambda: served_engine.version, served_engine.settings.cache_entries,
                          served_engine.settings.cache_bytes)
 
@@ -52,7 +53,7 @@ def create_app(settings: config.Settings | None = None, engine: Engine | None = 
         description="A linked-data knowledge graph of European–Chinese space cooperation: "
         "SPARQL endpoint, saved queries, linked-data pages and JSON-LD.",
         lifespan=lifespan,
-        docs_url=None, redoc_url=None,  # ours, from our own static files: spacecoop.api.install_docs
+        docs_url=None, redoc_url=None,  # ours, from our own static files: spacecoop.web.api.install_docs
     )
     app.state.engine = engine
     middleware.install(app, engine.settings)
@@ -61,5 +62,5 @@ def create_app(settings: config.Settings | None = None, engine: Engine | None = 
     for name in ROUTER_MODULES:
         app.state.routers[name] = importlib.import_module(name).build_router(engine)
         app.include_router(app.state.routers[name])
-    importlib.import_module("spacecoop.api").install_docs(app)  # after the routes: it documents them all
+    importlib.import_module("spacecoop.web.api").install_docs(app)  # after the routes: it documents them all
     return app

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 # command → (module, function): the function takes the parsed args and returns an exit code.
 COMMANDS = {
     "validate": ("spacecoop.validate", "cli_validate"),
-    "serve": ("spacecoop.serve", "cli_serve"),
-    "load": ("spacecoop.load_command", "cli_load"),
-    "query": ("spacecoop.saved_queries", "cli_query"),
-    "queries": ("spacecoop.saved_queries", "cli_queries"),
-    "export": ("spacecoop.exports", "cli_export"),
+    "serve": ("spacecoop.cli.serve", "cli_serve"),
+    "load": ("spacecoop.cli.load", "cli_load"),
+    "query": ("spacecoop.saved.saved_queries", "cli_query"),
+    "queries": ("spacecoop.saved.saved_queries", "cli_queries"),
+    "export": ("spacecoop.linked.exports", "cli_export"),
     "render": ("spacecoop.pictures", "cli_render"),
 }
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``spacecoop`` console script."""
     args = build_parser().parse_args(argv)
     from spacecoop import config  # after parsing: --help needs no settings
-    from spacecoop.store_folder import StoreRefused
+    from spacecoop.engine.store_folder import StoreRefused
 
     # A setting that cannot be used stops every command before it starts: one line, exit 2
     # (as argparse does for a bad flag), never a traceback or a half-started server.

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spacecoop.cache import BoundedCache
-from spacecoop.middleware import ASGIApp, Message, Receive, Scope, Send, etag_match, header, request_tag
+from spacecoop.engine.cache import BoundedCache
+from spacecoop.web.middleware import ASGIApp, Message, Receive, Scope, Send, etag_match, header, request_tag
 
 MAX_ENTRY_BYTES = 1 << 20
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from spacecoop.middleware import error_body
+from spacecoop.web.middleware import error_body
 
 if TYPE_CHECKING:
     from uvicorn.config import Config

@@ -8,7 +8,7 @@ document it sent in ``Content-Location`` (``/resource/{slug}.ttl``), lists every
 ``Link: <…>; rel="alternate"`` and says ``Vary: Accept``. Each variant document has its own
 fixed URL (``.html .ttl .nt .jsonld .rdf .json``; ``?format=`` too) that never negotiates.
 
-Paths ↔ IRIs go through ``spacecoop.iris`` only, with the engine's base
+Paths ↔ IRIs go through ``spacecoop.rdf.iris`` only, with the engine's base
 (``SPACECOOP_BASE``), so a rebased deployment serves its own IRIs.
 """
 
@@ -27,10 +27,13 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from spacecoop import config, describe, dump_files, exports, iris, jsonld, middleware, pages, sparql, void
-from spacecoop.conneg import negotiate
-from spacecoop.store import Engine, Job, QueryError
-from spacecoop.void import Statistics as VoidStatistics  # the class has a method named void
+from spacecoop import config
+from spacecoop.engine.store import Engine, Job, QueryError
+from spacecoop.linked import describe, dump_files, exports, void
+from spacecoop.linked.void import Statistics as VoidStatistics  # the class has a method named void
+from spacecoop.rdf import iris, jsonld
+from spacecoop.web import middleware, pages, sparql
+from spacecoop.web.conneg import negotiate
 
 if TYPE_CHECKING:  # the drawing code is imported when a mission page is drawn
     from spacecoop.pictures import InlinePicture

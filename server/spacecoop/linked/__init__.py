@@ -1,0 +1,1 @@
+"""What the graph means to a reader: page and VoID queries, the vocabulary, dumps, VoID/DCAT."""

@@ -1,0 +1,1 @@
+"""Saved queries (queries/*.rq): headers, typed parameters, binding, expected answers, the catalogue."""

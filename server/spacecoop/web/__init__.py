@@ -1,0 +1,1 @@
+"""HTTP: the FastAPI app, middleware, content negotiation, the SPARQL protocol, routers, pages."""
