@@ -151,18 +151,20 @@ def serve_embedded(data: Path, timeout: float) -> dict:
 def load_stamped(data: Path, work: Path) -> dict:
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SPACECOOP_PUBLIC_URL": url}  # as deployed: load for the address it is served at
     started = time.perf_counter()
     done = subprocess.run([str(BIN / "spacecoop"), "load", str(data), "--store", f"oxigraph:{store}"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     total = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     said = done.stdout.split("dumps and statistics built in ")
     dumps_s = float(said[1].split()[0]) if len(said) > 1 else float("nan")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([str(BIN / "spacecoop"), "serve", "--port", str(port), "--store", f"oxigraph:{store}",
-                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=env)
     try:
         wait_ready(url, proc)
         t = time.perf_counter()

@@ -33,13 +33,11 @@ property rdfs:label: A mission needs an English label. Fix: add rdfs:label "…"
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import difflib
 import hashlib
 import json
 import re
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -697,25 +695,3 @@ def render_text(report: Report) -> str:
 def render_json(report: Report) -> str:
     """The findings as a JSON list, for machines."""
     return json.dumps([asdict(f) for f in report.findings], ensure_ascii=False, indent=2) + "\n"
-
-
-def print_report(report: Report, fmt: str = "text") -> None:
-    """Print the report: JSON, colour on a terminal (rich), plain text otherwise."""
-    if fmt == "json":
-        sys.stdout.write(render_json(report))
-    elif sys.stdout.isatty():
-        from rich.console import Console
-        from rich.text import Text
-
-        console = Console(highlight=False, soft_wrap=True)
-        for line in render_lines(report):
-            console.print(Text.assemble(*line))
-    else:
-        sys.stdout.write(render_text(report))
-
-
-def cli_validate(args: argparse.Namespace) -> int:
-    """``spacecoop validate [paths…] [--format json] [--shapes …]``: 0 conforms, 1 otherwise."""
-    report = validate(args.paths or (), args.shapes or None)
-    print_report(report, args.format)
-    return 0 if report.conforms else 1

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 # command → (module, function): the function takes the parsed args and returns an exit code.
 COMMANDS = {
-    "validate": ("spacecoop.validate", "cli_validate"),
+    "validate": ("spacecoop.cli.validate", "cli_validate"),
     "serve": ("spacecoop.cli.serve", "cli_serve"),
     "load": ("spacecoop.cli.load", "cli_load"),
-    "query": ("spacecoop.saved.saved_queries", "cli_query"),
-    "queries": ("spacecoop.saved.saved_queries", "cli_queries"),
-    "export": ("spacecoop.linked.exports", "cli_export"),
-    "render": ("spacecoop.pictures", "cli_render"),
+    "query": ("spacecoop.cli.query", "cli_query"),
+    "queries": ("spacecoop.cli.query", "cli_queries"),
+    "export": ("spacecoop.cli.export", "cli_export"),
+    "render": ("spacecoop.cli.render", "cli_render"),
 }
 
 

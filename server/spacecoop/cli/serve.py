@@ -172,7 +172,7 @@ def missing_parts() -> list[str]:
     The picture renderer is tried for real (``graphviz.missing_reason`` draws a one-node
     graph), so this takes a few tenths of a second: ``cli_serve`` asks while the store loads.
     """
-    from spacecoop.pictures import graphviz
+    from spacecoop.pictures import graphviz  # at call time: imported while the store loads (start-up time)
 
     out = []
     reason = graphviz.missing_reason()
@@ -230,7 +230,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     gc.disable()
     import uvicorn
 
-    from spacecoop.web.app import asgi_app
+    from spacecoop.web.app import asgi_app  # here: importing the framework overlaps the store loading
 
     try:
         app: ASGIApp = asgi_app(settings, engine)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from spacecoop import config
-from spacecoop.engine.store import (
+from spacecoop.engine.jobs import (
     GRAPH_MEDIA_TYPES,
     RESULT_MEDIA_TYPES,
     Answer,
@@ -22,6 +22,7 @@ from spacecoop.engine.store import (
     QueryError,
     bound_query,
 )
+from spacecoop.rdf.sparql_text import query_form
 
 
 class RemoteBackend:
@@ -43,7 +44,6 @@ class RemoteBackend:
         return self._client
 
     async def run(self, job: Job, timeout: float, limits: Limits) -> Answer:
-        from spacecoop.rdf.sparql_text import query_form
 
         form = query_form(job.query)
         graph = form in ("CONSTRUCT", "DESCRIBE")

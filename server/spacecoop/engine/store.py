@@ -19,11 +19,9 @@ import asyncio
 import collections
 import contextlib
 import functools
-import hashlib
 import logging
 import multiprocessing as mp
 import os
-import re
 import shutil
 import signal
 import socket
@@ -38,83 +36,30 @@ from typing import Any, TypeVar
 import orjson
 
 from spacecoop import config
-from spacecoop.engine import channel, query_rules
+from spacecoop.engine import channel, query_rules, sandbox
 from spacecoop.engine.cache import BoundedCache
+from spacecoop.engine.jobs import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, Answer, Job, Limits, bound_query
 from spacecoop.engine.query_rules import QueryError
+from spacecoop.engine.remote import RemoteBackend
+from spacecoop.engine.sandbox import resolve_endpoints
 from spacecoop.engine.store_folder import open_complete, store_facts
 from spacecoop.rdf import results
-from spacecoop.rdf.loader import Source, bundled_sources, fingerprint, load_oxigraph, read_quads, user_sources
+from spacecoop.rdf.loader import (
+    Source,
+    bundled_sources,
+    fingerprint,
+    load_dataset,
+    load_oxigraph,
+    read_quads,
+    to_oxigraph,
+    user_sources,
+)
+from spacecoop.rdf.results import term_of
 from spacecoop.rdf.sparql_errors import explain
-from spacecoop.rdf.sparql_text import facts, is_volatile
+from spacecoop.rdf.sparql_text import facts, is_volatile, query_form
 
 T = TypeVar("T")
 log = logging.getLogger("spacecoop")
-
-RESULT_MEDIA_TYPES = {
-    "json": "application/sparql-results+json",
-    "xml": "application/sparql-results+xml",
-    "csv": "text/csv",
-    "tsv": "text/tab-separated-values",
-}
-GRAPH_MEDIA_TYPES = {
-    "turtle": "text/turtle",
-    "ntriples": "application/n-triples",
-    "jsonld": "application/ld+json",
-    "rdfxml": "application/rdf+xml",
-    "nquads": "application/n-quads",
-    "trig": "application/trig",
-}
-
-
-@dataclass(frozen=True)
-class Job:
-    """One query to run. Bindings are validated terms (see ``results.Term``), never text."""
-
-    query: str
-    result_format: str = "json"
-    graph_format: str = "turtle"
-    default_graphs: tuple[str, ...] = ()
-    named_graphs: tuple[str, ...] = ()
-    bindings: tuple[tuple[str, tuple], ...] = ()
-    # Whether the text has FROM / FROM NAMED clauses, filled in by the server (which has
-    # already scanned the text) so that a worker need not scan it again; None: unknown.
-    has_from: bool | None = None
-    # The IRI relative IRIs in the text resolve against (SPARQL 1.1 Query §4.1.1.1): the
-    # endpoint's URL; None until ``Engine.admit`` fills in the engine's own.
-    base_iri: str | None = None
-
-    def cache_key(self) -> str:
-        return self._digest(self.query)
-
-    def shape_key(self) -> str:
-        """Like ``cache_key``, but one key for texts that differ only in whitespace and comments."""
-        return self._digest(facts(self.query).canonical)
-
-    def _digest(self, text: str) -> str:
-        # The base is part of the key: the same text answers differently under another base.
-        return hashlib.sha256(orjson.dumps([text, self.result_format, self.graph_format, self.default_graphs,
-                                            self.named_graphs, self.bindings, self.base_iri])).hexdigest()
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A serialized answer: kind is select | ask | construct | describe.
-
-    ``rows`` is the number of results where the backend counted them on the way (Oxigraph
-    writes SELECT answers itself, without handing each row to Python, so it says None).
-    """
-
-    kind: str
-    media_type: str
-    body: bytes
-    rows: int | None = None
-    seconds: float = 0.0  # evaluation and serialization, as timed where the query ran
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_rows: int = 100_000
-    max_bytes: int = 64 * 1024 * 1024
 
 
 # ===================================================================================
@@ -209,7 +154,7 @@ class RdflibBackend:
             return _boolean_answer(bool(res.askAnswer), job)
         if res.type == "SELECT":
             variables = [str(v) for v in res.vars or []]
-            rows = _capped(({v: _plain(_from_rdflib(r[v])) for v in variables if r[v] is not None}
+            rows = _capped(({v: term_of(_from_rdflib(r[v])) for v in variables if r[v] is not None}
                             for r in res), limits)
             return _select_answer(variables, rows, job, limits)
         import pyoxigraph as ox
@@ -228,8 +173,6 @@ def _from_rdflib(term: Any) -> Any:
     rdflib replaces the base with a query's ``BASE <relative/>`` instead of resolving one
     against the other (SPARQL 1.1 Query §4.1.1.1), and so may answer with relative IRIs.
     """
-    from spacecoop.rdf.loader import to_oxigraph
-
     try:
         return to_oxigraph(term)
     except ValueError:
@@ -291,67 +234,6 @@ def _used_prefixes(triples: Sequence[Any]) -> dict[str, str]:
             if dt is not None and not getattr(term, "language", None):
                 used.add(dt.value)
     return {p: ns for p, ns in config.PREFIXES.items() if any(v.startswith(ns) for v in used)}
-
-
-def _plain(term: Any) -> tuple:
-    """pyoxigraph term → plain tuple (picklable, backend-neutral)."""
-    import pyoxigraph as ox
-
-    if isinstance(term, ox.NamedNode):
-        return ("uri", term.value)
-    if isinstance(term, ox.BlankNode):
-        return ("bnode", term.value)
-    if isinstance(term, ox.Literal):
-        return ("literal", term.value, term.language, None if term.language else term.datatype.value)
-    return ("literal", str(term), None, None)  # RDF-star triples: shown as text
-
-
-def _ox_term(t: tuple) -> Any:
-    import pyoxigraph as ox
-
-    if t[0] == "uri":
-        return ox.NamedNode(t[1])
-    if t[0] == "bnode":
-        return ox.BlankNode(t[1])
-    if t[2]:
-        return ox.Literal(t[1], language=t[2])
-    return ox.Literal(t[1], datatype=ox.NamedNode(t[3])) if t[3] else ox.Literal(t[1])
-
-
-def bound_query(job: Job) -> str:
-    """The job's query with its bindings as a leading VALUES block of validated terms.
-
-    One mechanism for every backend (Oxigraph, rdflib, remote): each value becomes an RDF
-    term first (pyoxigraph refuses an IRI, language tag or blank node that is not one) and
-    is written by pyoxigraph in N-Triples syntax, so a value can never become query text.
-    """
-    from spacecoop.rdf.sparql_text import with_values
-
-    if not job.bindings:
-        return job.query
-    return with_values(job.query, tuple((k, _term_text(k, t)) for k, t in job.bindings))
-
-
-def _term_text(name: str, term: tuple) -> str:
-    """One binding as N-Triples, from a validated term; 400 for a value that is no RDF term.
-
-    >>> _term_text("m", ("uri", "http://x/a"))
-    '<http://x/a>'
-    >>> try:
-    ...     _term_text("m", ("uri", "http://x/a> } SERVICE <http://y/"))
-    ... except QueryError as err:
-    ...     print(err.status, err.message)
-    400 ?m is not a valid RDF term
-    """
-    if not _VARIABLE.match(name):
-        raise QueryError(400, f"{name[:40]!r} is not a variable name")
-    try:
-        return str(_ox_term(term))
-    except (ValueError, TypeError, IndexError):
-        raise QueryError(400, f"?{name} is not a valid RDF term") from None
-
-
-_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _capped(items: Iterable[T], limits: Limits) -> list[T]:
@@ -473,7 +355,6 @@ def _first_line(message: str) -> str:
 
 
 def _leading_keyword(query: str) -> str:
-    from spacecoop.rdf.sparql_text import query_form
 
     return query_form(query)
 
@@ -496,7 +377,6 @@ def open_backend(spec: BackendSpec) -> OxigraphBackend | RdflibBackend:
     """Open the backend a spec describes (in the calling process)."""
     if spec.kind != "rdflib":
         return open_oxigraph(spec)
-    from spacecoop.rdf.loader import load_dataset
 
     return RdflibBackend(load_dataset([Source(Path(spec.path), None)]))
 
@@ -520,7 +400,6 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
     except Exception as err:  # reported to the parent, which refuses to start
         channel.send(sock, ("error", 500, f"store could not be opened: {_first_line(str(err))}"))
         return
-    from spacecoop.engine import sandbox
 
     # Oxigraph fetches SERVICE URLs itself: the worker can reach nothing, or only the
     # allow-listed endpoints (and, where the kernel cannot tell them apart, nothing).
@@ -1037,7 +916,6 @@ class Engine:
         store = self.settings.store
         self._cache = BoundedCache(self.settings.cache_entries, self.settings.cache_bytes)
         if store.startswith("sparql:"):
-            from spacecoop.engine.remote import RemoteBackend
 
             self._remote = RemoteBackend(store.removeprefix("sparql:"), self.settings)
             self.version = ""
@@ -1232,7 +1110,6 @@ def _endpoint_addresses(allow_list: Sequence[str]) -> tuple[tuple[str, int], ...
     """The addresses the operator's allow-list names, resolved once at start."""
     if not allow_list:
         return ()
-    from spacecoop.engine.sandbox import resolve_endpoints
 
     try:
         return resolve_endpoints(allow_list)

@@ -24,6 +24,7 @@ import pyoxigraph as ox
 
 from spacecoop import config
 from spacecoop.rdf import iris
+from spacecoop.rdf.results import Term, term_of
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"
@@ -145,7 +146,6 @@ def for_base(query: str, base: str = config.BASE) -> str:
 
 
 # --- terms ------------------------------------------------------------------------------
-Term = tuple  # ("uri", iri) | ("bnode", id) | ("literal", lexical, lang, datatype): as results.Term
 
 
 @dataclass(frozen=True)
@@ -157,17 +157,9 @@ class Triple:
     o: Term
 
 
-def _plain(term: Any) -> Term:
-    if isinstance(term, ox.NamedNode):
-        return ("uri", term.value)
-    if isinstance(term, ox.BlankNode):
-        return ("bnode", term.value)
-    return ("literal", term.value, term.language, None if term.language else term.datatype.value)
-
-
 def parse_ntriples(body: bytes) -> list[Triple]:
     """An N-Triples answer of the engine → plain triples."""
-    return [Triple(_plain(t.subject), t.predicate.value, _plain(t.object))
+    return [Triple(term_of(t.subject), t.predicate.value, term_of(t.object))
             for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
 
 

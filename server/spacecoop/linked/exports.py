@@ -20,12 +20,10 @@ True
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import re
 import shutil
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,38 +214,3 @@ def gzip_file(plain: Path, out: BinaryIO) -> None:
 
 
 GZIP_LEVEL = 6  # level 9 takes twice as long for about 3 % less on these files
-
-
-# --- the CLI ----------------------------------------------------------------------------
-def cli_export(args: argparse.Namespace) -> int:
-    """``spacecoop export --format ttl|nt|nq|trig|jsonld [--frame NAME] [-o FILE]``.
-
-    ``--frame`` gives framed JSON-LD (so ``--format`` may be left out); an output name
-    ending in ``.gz`` is gzipped. The bytes are those of the same file under ``/dumps/``,
-    written as they are made (a file of any size, never whole in memory).
-    """
-    fmt = "jsonld" if args.frame and args.format == "ttl" else args.format
-    settings = config.Settings()
-    try:
-        quads = served_quads(settings, None)
-        if not args.output:
-            write_dump(quads, fmt, sys.stdout.buffer, settings.base, args.frame,
-                       jsonld.published_context_url(settings))
-            sys.stdout.buffer.flush()
-            return 0
-        out = Path(args.output)
-        plain = out.with_name(out.name + ".part")
-        with plain.open("wb") as f:
-            write_dump(quads, fmt, f, settings.base, args.frame, jsonld.published_context_url(settings))
-        if out.suffix == ".gz":
-            with out.open("wb") as f:
-                gzip_file(plain, f)
-            plain.unlink()
-        else:
-            plain.replace(out)
-    except ExportError as err:
-        print(f"spacecoop export: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} ({out.stat().st_size:,} bytes, {fmt}"
-          + (f", frame {args.frame}" if args.frame else "") + ")", file=sys.stderr)
-    return 0

@@ -1,4 +1,4 @@
-"""Pictures: the timeline and the cooperation map, as pages, as SVG/PNG and from the CLI.
+"""Pictures: the timeline and the cooperation map, rows → DOT → SVG/PNG.
 
 Both are drawn from the graph by saved queries (``timeline-items``, ``network-nodes``,
 ``network-edges``), so new data appears without code changes, and both are drawn on the
@@ -6,8 +6,9 @@ server by Graphviz (see ``spacecoop.pictures.graphviz`` and docs/pictures.md): t
 in the page, readable and printable without JavaScript, with a link and a tooltip on
 every mission, event, agency and contribution.
 
-Routes: ``/timeline``, ``/timeline.svg|.png|.json``, ``/network``, ``/network.svg|.png|.json``
-(each ``?mission=SLUG`` for one mission's neighbourhood). For other pages:
+They are served by ``spacecoop.web.pictures`` (``/timeline``, ``/network``, their ``.svg``,
+``.png`` and ``.json``, each ``?mission=SLUG`` for one mission's neighbourhood) and drawn
+into files by ``spacecoop render`` (``spacecoop.cli.render``). For other pages:
 ``await inline_network(engine, mission_iri)`` gives a mission's neighbourhood as inline SVG,
 or the notice that stands in for it when it cannot be drawn.
 
@@ -18,22 +19,19 @@ only the image files (``.svg``, ``.png``) answer 503 (``graphviz.missing_reason`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-
 from spacecoop import config
+from spacecoop.engine.store import parse_json_rows
 from spacecoop.pictures import graphviz, network, style, timeline
 from spacecoop.rdf import iris
+from spacecoop.saved import saved_queries
 
 Link = Callable[[str], str]
 Rows = list[dict[str, tuple]]
@@ -219,8 +217,6 @@ def make_network(node_rows: Rows, edge_rows: Rows, link: Link, mission: str | No
 
 def _job(engine: Any, name: str) -> Any:
     """The saved query ``name`` as a Job, its IRIs on the engine's base."""
-    from spacecoop.saved import saved_queries
-
     for query in saved_queries.load_all(base=engine.settings.base):
         if query.name == name:
             return saved_queries.bind(query, {}, base=engine.settings.base)
@@ -229,15 +225,11 @@ def _job(engine: Any, name: str) -> Any:
 
 async def _rows(engine: Any, name: str) -> Rows:
     """The rows of a saved query (no parameters), through the engine's cache and pool."""
-    from spacecoop.engine.store import parse_json_rows
-
     return parse_json_rows((await engine.run(_job(engine, name))).body)
 
 
 def query_rows(engine: Any, name: str) -> Rows:
     """The rows of a saved query, run on a local engine (CLI, tests)."""
-    from spacecoop.engine.store import parse_json_rows
-
     return parse_json_rows(engine.run_sync(_job(engine, name)).body)
 
 
@@ -289,9 +281,11 @@ async def inline_network(engine: Any, mission_iri: str) -> InlinePicture:
 
 
 # =====================================================================================
-# Web routes
+# Drawing to a file
 # =====================================================================================
-def _mission_iri(engine: Any, slug: str | None) -> str | None:
+def mission_iri(engine: Any, slug: str | None) -> str | None:
+    """The IRI of the mission a ``?mission=`` slug names (None for none); PictureError 404
+    for what is not a slug."""
     if slug is None or slug == "":
         return None
     if not iris.SLUG.match(slug):
@@ -299,85 +293,13 @@ def _mission_iri(engine: Any, slug: str | None) -> str | None:
     return iris.entity_iri(slug, engine.settings.base)
 
 
-def build_router(engine: Any) -> APIRouter:
-    """``/timeline`` and ``/network`` pages, their SVG, PNG and JSON forms."""
-    router = APIRouter(tags=["pictures"])
-    link = local_link(engine.settings.base)
-    makers = {"timeline": timeline_picture, "network": network_picture}
-
-    async def picture(kind: str, request: Request) -> Picture:
-        mission = _mission_iri(engine, request.query_params.get("mission"))
-        return await makers[kind](engine, link, mission)
-
-    async def page(kind: str, request: Request) -> Response:
-        from spacecoop.web.pages import respond, wants_json
-
-        try:
-            pic = await picture(kind, request)
-        except PictureError as err:
-            return respond(request, f"{kind}.html", {"title": "Not found", "error": err.message},
-                           status_code=err.status, svg="", notice="", picture=None)
-        svg = notice = ""
-        if not wants_json(request):  # the JSON is the data alone: it needs no renderer
-            try:
-                svg = await asyncio.to_thread(pic.svg, True)
-            except graphviz.GraphvizError as err:  # the page is its data too: 200, a notice in place
-                notice = unavailable_notice(str(err))
-        mission = request.query_params.get("mission") or ""
-        suffix = f"?mission={mission}" if mission else ""
-        response = respond(request, f"{kind}.html", pic.data, svg=svg, notice=notice, picture=pic, suffix=suffix)
-        if notice:  # not what the URL stands for: never cached, never given the graph's ETag
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
-    async def image(kind: str, fmt: str, request: Request) -> Response:
-        try:
-            pic = await picture(kind, request)
-            if fmt == "svg":
-                body = (await asyncio.to_thread(pic.svg)).encode("utf-8")
-            else:
-                body = await asyncio.to_thread(pic.render, "png")
-        except PictureError as err:
-            return Response(err.message + "\n", status_code=err.status, media_type="text/plain")
-        except graphviz.GraphvizError as err:
-            return Response(f"The picture cannot be drawn right now: {err}.\n", status_code=503,
-                            media_type="text/plain", headers={"Retry-After": "60"})
-        media = "image/svg+xml" if fmt == "svg" else "image/png"
-        return Response(body, media_type=media, headers={"Content-Disposition": f'inline; filename="{kind}.{fmt}"'})
-
-    for kind in ("timeline", "network"):
-        for path in (f"/{kind}", f"/{kind}.json"):
-            router.add_api_route(path, _bind_page(page, kind), methods=["GET"], include_in_schema=False)
-        for fmt in ("svg", "png"):
-            router.add_api_route(f"/{kind}.{fmt}", _bind_image(image, kind, fmt), methods=["GET"],
-                                 summary=f"The {kind} as {fmt.upper()}", response_class=Response)
-    return router
-
-
-def _bind_page(page: Callable[..., Any], kind: str) -> Callable[[Request], Any]:
-    async def handler(request: Request) -> Response:
-        response: Response = await page(kind, request)
-        return response
-    return handler
-
-
-def _bind_image(image: Callable[..., Any], kind: str, fmt: str) -> Callable[[Request], Any]:
-    async def handler(request: Request) -> Response:
-        response: Response = await image(kind, fmt, request)
-        return response
-    return handler
-
-
-# =====================================================================================
-# CLI: spacecoop render timeline|network [--mission SLUG] -o FILE.svg|.png
-# =====================================================================================
 def render_to_file(engine: Any, kind: str, output: Path, mission_slug: str | None = None) -> Path:
     """Draw a picture from the engine's graph into ``output`` (.svg or .png)."""
     fmt = output.suffix.lower().lstrip(".")
     if fmt not in ("svg", "png"):
         raise PictureError(2, f"{output}: the output file must end in .svg or .png")
     link = public_link(engine.settings)
-    mission = _mission_iri(engine, mission_slug)
+    mission = mission_iri(engine, mission_slug)
     if kind == "timeline":
         pic = make_timeline(query_rows(engine, TIMELINE_QUERY), link, mission)
     else:
@@ -391,28 +313,6 @@ def render_to_file(engine: Any, kind: str, output: Path, mission_slug: str | Non
     return output
 
 
-def cli_render(args: argparse.Namespace) -> int:
-    """``spacecoop render timeline|network [--mission SLUG] -o FILE.svg|.png``."""
-    from spacecoop.engine.store import Engine, QueryError
-    from spacecoop.saved.saved_queries import QueryFileError, UnknownQuery
-
-    engine = Engine(config.Settings())
-    try:
-        engine.start_local()
-        path = render_to_file(engine, args.picture, Path(args.output), args.mission)
-    except PictureError as err:
-        print(f"spacecoop render: {err.message}", file=sys.stderr)
-        return 2 if err.status == 2 else 1
-    except (graphviz.GraphvizError, QueryError, QueryFileError, UnknownQuery, OSError) as err:
-        print(f"spacecoop render: {getattr(err, 'message', None) or err}", file=sys.stderr)
-        return 1
-    finally:
-        engine.close()
-    print(f"wrote {path}", file=sys.stderr)
-    return 0
-
-
-__all__ = ["INLINE_TIMEOUT", "InlinePicture", "Picture", "PictureError", "build_router", "cli_render",
-           "finish_svg", "inline_network", "make_network", "make_timeline", "query_rows", "render_to_file",
-           "unavailable_notice"]
-
+__all__ = ["INLINE_TIMEOUT", "InlinePicture", "Picture", "PictureError", "finish_svg", "inline_network",
+           "local_link", "make_network", "make_timeline", "mission_iri", "network_picture", "query_rows",
+           "render_to_file", "timeline_picture", "unavailable_notice"]

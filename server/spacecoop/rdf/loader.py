@@ -28,6 +28,8 @@ from rdflib import BNode, Dataset, Literal, URIRef
 from rdflib.term import Node
 
 from spacecoop import config
+from spacecoop.rdf import query_files
+from spacecoop.rdf.errors import LoadError
 
 RDF_FORMATS: dict[str, ox.RdfFormat] = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -43,15 +45,6 @@ RDF_FORMATS: dict[str, ox.RdfFormat] = {
 QUAD_FORMATS = {ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG}
 CATALOGUE_GRAPH = config.graph_iri("queries")
 ONTOLOGY_GRAPH = config.graph_iri("ontology")
-
-
-class LoadError(Exception):
-    """A source file could not be read; ``str()`` is ``file:line:column: message``."""
-
-    def __init__(self, path: Path | str, line: int | None, column: int | None, message: str) -> None:
-        self.path, self.line, self.column, self.message = str(path), line, column, message
-        where = ":".join(str(x) for x in (self.path, line, column) if x is not None)
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -169,9 +162,7 @@ def _short(message: str) -> str:
 
 
 def _catalogue_quads(source: Source) -> Iterator[ox.Quad]:
-    from spacecoop.saved import saved_queries  # the catalogue is derived from queries/*.rq
-
-    graph = saved_queries.catalogue_graph()
+    graph = query_files.catalogue_graph()
     g = ox.NamedNode(source.graph or CATALOGUE_GRAPH)
     for s, p, o in graph:
         yield ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), g)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import orjson
@@ -26,6 +27,41 @@ Row = dict[str, Term]
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 XSD = "http://www.w3.org/2001/XMLSchema#"
+
+
+def term_of(term: Any) -> Term:
+    """A pyoxigraph term as a plain tuple (picklable, backend-neutral): the one conversion.
+
+    >>> import pyoxigraph as ox
+    >>> term_of(ox.Literal("嫦娥", language="zh")), term_of(ox.NamedNode("http://x/a"))
+    (('literal', '嫦娥', 'zh', None), ('uri', 'http://x/a'))
+    """
+    import pyoxigraph as ox  # at call time: the serializers here are used without pyoxigraph loaded
+
+    if isinstance(term, ox.NamedNode):
+        return ("uri", term.value)
+    if isinstance(term, ox.BlankNode):
+        return ("bnode", term.value)
+    if isinstance(term, ox.Literal):
+        return ("literal", term.value, term.language, None if term.language else term.datatype.value)
+    return ("literal", str(term), None, None)  # RDF-star triples: shown as text
+
+
+def oxigraph_term(t: Term) -> Any:
+    """A plain tuple as the pyoxigraph term it stands for (the inverse of ``term_of``).
+
+    >>> oxigraph_term(("literal", "3", None, XSD + "integer"))
+    <Literal value=3 datatype=<NamedNode value=http://www.w3.org/2001/XMLSchema#integer>>
+    """
+    import pyoxigraph as ox  # at call time, as above
+
+    if t[0] == "uri":
+        return ox.NamedNode(t[1])
+    if t[0] == "bnode":
+        return ox.BlankNode(t[1])
+    if t[2]:
+        return ox.Literal(t[1], language=t[2])
+    return ox.Literal(t[1], datatype=ox.NamedNode(t[3])) if t[3] else ox.Literal(t[1])
 
 
 def _json_term(t: Term) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,26 +10,21 @@ from fastapi.staticfiles import StaticFiles
 
 from spacecoop import __version__, config
 from spacecoop.engine.store import Engine
-from spacecoop.web import middleware
+from spacecoop.web import api, landing, linked_data, middleware, sparql
+from spacecoop.web import pictures as picture_pages
 from spacecoop.web.response_cache import ResponseCache
+from spacecoop.web.sparql import front_door
 
 # Each module exposes ``build_router(engine) -> APIRouter``; order matters only for
 # overlapping paths (the catch-all linked-data routes go last).
-ROUTER_MODULES = (
-    "spacecoop.web.sparql",
-    "spacecoop.web.api",
-    "spacecoop.pictures",
-    "spacecoop.web.linked_data",
-)
+ROUTER_MODULES = (sparql, landing, api, picture_pages, linked_data)
 
 
 def asgi_app(settings: config.Settings | None = None, engine: Engine | None = None) -> ResponseCache:
     """The app as served: ``create_app`` with its SPARQL front door, behind the in-memory response cache."""
-    from spacecoop.web.sparql import front_door
-
     app = create_app(settings, engine)
     served_engine: Engine = app.state.engine
-    served = front_door(app.state.routers["spacecoop.web.sparql"], app, served_engine.settings)
+    served = front_door(app.state.routers[sparql.__name__], app, served_engine.settings)
     return ResponseCache(served, lambda: served_engine.version, served_engine.settings.cache_entries,
                          served_engine.settings.cache_bytes)
 
@@ -59,8 +53,8 @@ def create_app(settings: config.Settings | None = None, engine: Engine | None = 
     middleware.install(app, engine.settings)
     app.mount("/static", StaticFiles(directory=config.STATIC_DIR), name="static")
     app.state.routers = {}
-    for name in ROUTER_MODULES:
-        app.state.routers[name] = importlib.import_module(name).build_router(engine)
-        app.include_router(app.state.routers[name])
-    importlib.import_module("spacecoop.web.api").install_docs(app)  # after the routes: it documents them all
+    for module in ROUTER_MODULES:
+        app.state.routers[module.__name__] = module.build_router(engine)
+        app.include_router(app.state.routers[module.__name__])
+    api.install_docs(app)  # after the routes: it documents them all
     return app

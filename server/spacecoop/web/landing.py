@@ -88,14 +88,16 @@ async def landing_data(engine: Engine) -> dict[str, Any]:
     }
 
 
-def register(router: APIRouter, engine: Engine) -> None:
-    """Add ``GET /`` (and ``/index.json``) to ``router``."""
+def build_router(engine: Engine) -> APIRouter:
+    """``GET /`` (and ``/index.json``): the landing page."""
+    router = APIRouter()
 
     async def landing(request: Request) -> Response:
         return pages.respond(request, "landing.html", await landing_data(engine))
 
     router.add_api_route("/", landing, methods=["GET", "HEAD"], include_in_schema=False)
     router.add_api_route("/index.json", landing, methods=["GET", "HEAD"], include_in_schema=False)
+    return router
 
 
-__all__ = ["CLASS_COUNTS", "class_counts", "landing_data", "register"]
+__all__ = ["CLASS_COUNTS", "build_router", "class_counts", "landing_data"]

@@ -40,11 +40,13 @@ from rdflib.namespace import DCTERMS, VOID
 from rdflib_endpoint.sparql_router import SparqlRouter
 from rdflib_endpoint.utils import FORMATS
 
-from spacecoop import config
+from spacecoop import __version__, config
 from spacecoop.engine import query_rules
 from spacecoop.engine.query_rules import READ_ONLY
 from spacecoop.engine.store import ENDPOINT_PATH, Engine, Job, QueryError, TryAgain
+from spacecoop.linked import void
 from spacecoop.rdf.sparql_text import QUERY_FORMS
+from spacecoop.saved import saved_queries
 from spacecoop.web import conneg, middleware, pages
 from spacecoop.web.middleware import ASGIApp, Receive, Scope, Send, error_body
 
@@ -494,7 +496,7 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         g.add((dataset, RDF.type, VOID.Dataset))
         g.add((dataset, VOID.sparqlEndpoint, endpoint))
         g.add((dataset, RDFS.seeAlso, void_page))
-        g.add((dataset, DCTERMS.isPartOf, URIRef(_void_dataset_iri(self.engine.settings.base))))
+        g.add((dataset, DCTERMS.isPartOf, URIRef(void.dataset_iri(self.engine.settings.base))))
         default = g.value(dataset, sd_ns.defaultGraph)
         if default is not None and "" in sizes:
             g.add((default, VOID.triples, Literal(sizes[""])))
@@ -523,23 +525,12 @@ Updates are 403; `SERVICE` is 400; a query past the time limit is stopped and an
 
 
 def _package_version() -> str:
-    from spacecoop import __version__
-
     return __version__
 
 
 def _public(request: Request, settings: config.Settings) -> str:
     """The server's public address, without a trailing slash."""
     return (settings.public_url or str(request.base_url)).rstrip("/")
-
-
-def _void_dataset_iri(base: str) -> str:
-    try:
-        from spacecoop.linked import void
-
-        return void.dataset_iri(base)
-    except (ImportError, AttributeError):  # the VoID module is optional for the endpoint
-        return base + ".well-known/void#dataset"
 
 
 # ===================================================================================
@@ -556,7 +547,6 @@ FALLBACK_TABS = [{
 def editor_tabs() -> list[dict[str, str]]:
     """One YASGUI tab per saved query (a fallback example when they cannot be loaded)."""
     try:
-        from spacecoop.saved import saved_queries
 
         tabs = [{"name": q.name, "title": q.title, "query": q.sparql} for q in saved_queries.load_all()]
     except Exception as err:  # a broken .rq file must not take the editor down
@@ -591,12 +581,9 @@ def _is_protocol_request(scope: Scope) -> bool:
 
 
 def build_router(engine: Engine) -> APIRouter:
-    """The SPARQL endpoint and the landing page."""
-    from spacecoop.web import landing
+    """The SPARQL endpoint (the landing page is ``landing``'s router)."""
+    return SpaceCoopSparqlRouter(engine)
 
-    router = SpaceCoopSparqlRouter(engine)
-    landing.register(router, engine)
-    return router
 
 
 __all__ = ["PATH", "ProtocolError", "SpaceCoopSparqlRouter", "build_router", "choose_format",
