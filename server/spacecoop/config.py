@@ -12,6 +12,7 @@ Nothing else in the package defines an IRI prefix or reads an environment variab
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -20,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from rdflib import Namespace
-from rdflib.namespace import DCAT, DCTERMS, OWL, PROV, RDF, RDFS, SDO, SH, SKOS, VOID, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SDO, SH, SKOS, VOID, XSD
 from rdflib.namespace import Namespace as _NS
 
 # --- IRI scheme -------------------------------------------------------------------------
@@ -116,6 +117,8 @@ ORG = _NS("http://www.w3.org/ns/org#")
 WD = _NS("http://www.wikidata.org/entity/")
 WDT = _NS("http://www.wikidata.org/prop/direct/")
 SD = _NS("http://www.w3.org/ns/sparql-service-description#")
+SPEX = _NS("https://purl.expasy.org/sparql-examples/ontology#")  # SIB's saved-query terms; bound by the catalogue
+W3C_FORMATS = _NS("http://www.w3.org/ns/formats/")  # format IRIs (sd:resultFormat, void:feature); not data
 SCHEMA = SDO
 
 PREFIXES: dict[str, str] = {
@@ -139,6 +142,13 @@ PREFIXES: dict[str, str] = {
     "wd": str(WD),
     "wdt": str(WDT),
 }
+
+
+# Terms many modules compare with, as plain strings (what pyoxigraph and the JSON rows hold).
+RDF_TYPE = str(RDF.type)
+RDF_LANGSTRING = str(RDF.langString)
+RDFS_LABEL = str(RDFS.label)
+XSD_STRING = str(XSD.string)
 
 
 def resource_iri(slug: str) -> str:
@@ -212,6 +222,53 @@ def graphviz_choice() -> str:
     return os.environ.get("SPACECOOP_GRAPHVIZ", "").strip()
 
 
+# --- The store -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoreSpec:
+    """``--store`` / ``SPACECOOP_STORE``, parsed once: ``kind`` is ``memory`` (rdflib),
+    ``oxigraph`` or ``sparql``; ``location`` is the folder of a persistent Oxigraph store
+    (``oxigraph:PATH``) or the remote endpoint's URL (``sparql:URL``), else empty.
+
+    >>> StoreSpec.parse("oxigraph:/srv/kg"), StoreSpec.parse("sparql:http://h/sparql").remote
+    (StoreSpec(kind='oxigraph', location='/srv/kg'), True)
+    >>> StoreSpec.parse("memory").persistent, str(StoreSpec.parse("oxigraph"))
+    (False, 'oxigraph')
+    >>> StoreSpec.parse("postgres")
+    Traceback (most recent call last):
+    ...
+    spacecoop.config.SettingError: unknown store 'postgres': use memory, oxigraph, oxigraph:PATH or sparql:URL
+    """
+
+    kind: str
+    location: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> StoreSpec:
+        """The spec ``text`` names; a ``SettingError`` (a ValueError) for one that names no store."""
+        kind, colon, location = text.partition(":")
+        if kind in ("memory", "oxigraph") and not colon:
+            return cls(kind)
+        if kind in ("oxigraph", "sparql") and colon:
+            if not location.strip():
+                raise SettingError(f"store {text!r} names no {'PATH' if kind == 'oxigraph' else 'URL'}: "
+                                   f"write {kind}:{'PATH' if kind == 'oxigraph' else 'URL'}")
+            return cls(kind, location)
+        raise SettingError(f"unknown store {text!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
+
+    @property
+    def remote(self) -> bool:
+        """A remote SPARQL server (``sparql:URL``): no local graph, no dumps, no version."""
+        return self.kind == "sparql"
+
+    @property
+    def persistent(self) -> bool:
+        """A store ``spacecoop load`` built on disk (``oxigraph:PATH``)."""
+        return self.kind == "oxigraph" and bool(self.location)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.location}" if self.location else self.kind
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings of the server and the query engine (env vars SPACECOOP_*)."""
@@ -254,15 +311,22 @@ class Settings:
         if self.public_url:
             object.__setattr__(self, "public_url", normalise_base(self.public_url, "SPACECOOP_PUBLIC_URL"))
 
+    @functools.cached_property
+    def store_spec(self) -> StoreSpec:
+        """``store`` parsed (``StoreSpec.parse``): asked for when the store is opened, so that
+        a wrong one is refused there, in the words of the command that opens it."""
+        return StoreSpec.parse(self.store)
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some settings changed (CLI flags override the environment)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
 __all__ = [
-    "BASE", "BASE_ERROR", "CANONICAL_BASE", "CONTEXT_FILE", "DATA_DIR", "DCAT", "DCTERMS", "EXPECTED_DIR",
-    "ONTOLOGY_DIR", "ONTOLOGY_IRI", "ORG", "OWL", "PREFIXES", "PROV", "QUERIES_DIR", "RDF",
-    "RDFS", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SCSH", "SD", "SDO", "SH", "SHAPES_DIR",
-    "SKOS", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "WD", "WDT", "XSD", "SettingError", "Settings",
-    "graph_iri", "graphviz_choice", "normalise_base", "resource_iri",
+    "BASE", "BASE_ERROR", "CANONICAL_BASE", "CONTEXT_FILE", "DATA_DIR", "DCAT", "DCTERMS", "EXPECTED_DIR", "FOAF",
+    "ONTOLOGY_DIR", "ONTOLOGY_IRI", "ORG", "OWL", "PREFIXES", "PROV", "QUERIES_DIR", "RDF", "RDFS", "RDFS_LABEL",
+    "RDF_LANGSTRING", "RDF_TYPE", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SCSH", "SD", "SDO", "SH",
+    "SHAPES_DIR", "SKOS", "SPEX", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "W3C_FORMATS", "WD", "WDT", "XSD",
+    "XSD_STRING", "SettingError", "Settings", "StoreSpec", "graph_iri", "graphviz_choice", "normalise_base",
+    "resource_iri"
 ]

@@ -49,10 +49,10 @@ from typing import Any, cast
 import pyoxigraph as ox
 import pyshacl
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.namespace import RDF, RDFS, SH, SKOS, XSD
 from rdflib.term import Node
 
 from spacecoop import config
+from spacecoop.config import RDF, RDFS, SH, SKOS, XSD
 from spacecoop.rdf.loader import (
     UTF8_BOM,
     LoadError,

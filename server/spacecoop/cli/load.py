@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from spacecoop.config import Settings
+from spacecoop.config import SettingError, Settings, StoreSpec
 from spacecoop.engine.store_folder import Build, LoadFailed, Stamp, os_error_words
 from spacecoop.rdf.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 
@@ -31,9 +31,13 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def cli_load(args: argparse.Namespace) -> int:
     """Build a persistent Oxigraph store once, with a progress bar and triples/s."""
-    if not args.store.startswith("oxigraph:"):
+    try:
+        store = StoreSpec.parse(args.store)
+    except SettingError:
+        store = StoreSpec("memory")  # refused just below, in this command's own words
+    if not store.persistent:
         return _fail("--store must be oxigraph:PATH")
-    path = Path(args.store.removeprefix("oxigraph:"))
+    path = Path(store.location)
     try:
         sources: list[Source] = user_sources(args.files) if args.files else bundled_sources()
     except LoadError as err:

@@ -188,11 +188,12 @@ def missing_parts() -> list[str]:
 def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool,
            warnings: Sequence[str] = ()) -> str:
     """The lines ``spacecoop serve`` prints once it listens (``warnings``: what is missing, …)."""
-    store = settings.store
-    if engine.is_remote:
-        size = f"remote SPARQL endpoint {store.removeprefix('sparql:')}"
+    store = settings.store_spec
+    if store.remote:
+        size = f"remote SPARQL endpoint {store.location}"
     else:
-        kind = {"oxigraph": "Oxigraph, in memory", "memory": "rdflib, in memory"}.get(store, f"Oxigraph at {store}")
+        kind = f"Oxigraph at {store.location}" if store.persistent else \
+            {"oxigraph": "Oxigraph, in memory", "memory": "rdflib, in memory"}[store.kind]
         data = ", ".join(settings.data_files) if settings.data_files else "the bundled graph"
         size = f"{kind}: {data}, {engine.triple_count:,} triples in {len(engine.named_graphs)} named graphs"
     workers = f"{settings.workers} query worker{'s' if settings.workers != 1 else ''}"

@@ -37,13 +37,16 @@ READ_ONLY = ("this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, C
              "DROP, CREATE, ADD, MOVE, COPY) is not allowed")
 
 
-def check(query: str, settings: config.Settings) -> Facts:
-    """Refuse what must never run (updates, deep nesting, SERVICE off the allow-list); return the facts."""
+def check(query: str, settings: config.Settings, seen: Facts | None = None) -> Facts:
+    """Refuse what must never run (updates, deep nesting, SERVICE off the allow-list); return
+    the facts: ``seen`` when the caller has them already (the text's own: see ``Job``), else
+    the scan of ``query`` (only once its length has passed)."""
     if not query.strip():
         raise QueryError(400, "the query is empty")
     if len(query.encode("utf-8", "surrogatepass")) > settings.max_request_bytes:
         raise QueryError(400, f"the query is longer than {settings.max_request_bytes:,} bytes")
-    seen = facts(query)
+    if seen is None or seen.text != query:
+        seen = facts(query)
     if seen.unreadable:
         raise QueryError(400, "the query has too many '<' that could open an IRI or compare two values; "
                               "write comparisons with spaces around '<'")

@@ -13,16 +13,8 @@ from typing import Any
 import httpx
 
 from spacecoop import config
-from spacecoop.engine.jobs import (
-    GRAPH_MEDIA_TYPES,
-    RESULT_MEDIA_TYPES,
-    Answer,
-    Job,
-    Limits,
-    QueryError,
-    bound_query,
-)
-from spacecoop.rdf.sparql_text import query_form
+from spacecoop.engine.jobs import Answer, Job, Limits, QueryError, bound_query
+from spacecoop.rdf import formats
 
 
 class RemoteBackend:
@@ -45,9 +37,10 @@ class RemoteBackend:
 
     async def run(self, job: Job, timeout: float, limits: Limits) -> Answer:
 
-        form = query_form(job.query)
+        form = job.seen.form
         graph = form in ("CONSTRUCT", "DESCRIBE")
-        media = GRAPH_MEDIA_TYPES[job.graph_format] if graph else RESULT_MEDIA_TYPES[job.result_format]
+        asked = formats.GRAPH_ANSWERS[job.graph_format] if graph else formats.RESULT_ANSWERS[job.result_format]
+        media = asked.media_type
         data: dict[str, Any] = {"query": with_base(bound_query(job), job.base_iri)}
         if job.default_graphs:
             data["default-graph-uri"] = list(job.default_graphs)

@@ -38,12 +38,12 @@ import orjson
 from spacecoop import config
 from spacecoop.engine import channel, query_rules, sandbox
 from spacecoop.engine.cache import BoundedCache
-from spacecoop.engine.jobs import GRAPH_MEDIA_TYPES, RESULT_MEDIA_TYPES, Answer, Job, Limits, bound_query
+from spacecoop.engine.jobs import Answer, Job, Limits, bindings_written, bound_query
 from spacecoop.engine.query_rules import QueryError
 from spacecoop.engine.remote import RemoteBackend
 from spacecoop.engine.sandbox import resolve_endpoints
 from spacecoop.engine.store_folder import open_complete, store_facts
-from spacecoop.rdf import results
+from spacecoop.rdf import formats, results
 from spacecoop.rdf.loader import (
     Source,
     bundled_sources,
@@ -56,7 +56,6 @@ from spacecoop.rdf.loader import (
 )
 from spacecoop.rdf.results import term_of
 from spacecoop.rdf.sparql_errors import explain
-from spacecoop.rdf.sparql_text import facts, is_volatile, query_form
 
 T = TypeVar("T")
 log = logging.getLogger("spacecoop")
@@ -79,8 +78,9 @@ class OxigraphBackend:
     def run(self, job: Job, limits: Limits) -> Answer:
         import pyoxigraph as ox
 
+        dataset = _oxigraph_dataset(job)  # outside the try: a job that skipped admission is our fault, not the query's
         try:
-            res = self.store.query(bound_query(job), base_iri=job.base_iri, **_oxigraph_dataset(job))
+            res = self.store.query(bound_query(job), base_iri=job.base_iri, **dataset)
         except SyntaxError as err:
             raise QueryError(400, explain(str(err), bound_query(job))) from None
         except _EVALUATION_ERRORS as err:
@@ -112,8 +112,7 @@ def _oxigraph_dataset(job: Job) -> dict[str, Any]:
     if job.default_graphs or job.named_graphs:
         return {"default_graph": [ox.NamedNode(g) for g in job.default_graphs],
                 "named_graphs": [ox.NamedNode(g) for g in job.named_graphs]}
-    names_own_dataset = job.has_from if job.has_from is not None else facts(job.query).has_from
-    if names_own_dataset:
+    if job.seen.has_from:
         return {}
     return {"use_default_graph_as_union": True}
 
@@ -208,20 +207,6 @@ def _rdflib_dataset_clause(job: Job) -> list[Any]:
             + [CompValue("DatasetClause", named=URIRef(g)) for g in job.named_graphs])
 
 
-def _OX_RDF_FORMATS() -> dict[str, Any]:
-    import pyoxigraph as ox
-
-    return {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES, "jsonld": ox.RdfFormat.JSON_LD,
-            "rdfxml": ox.RdfFormat.RDF_XML, "nquads": ox.RdfFormat.N_QUADS, "trig": ox.RdfFormat.TRIG}
-
-
-def _OX_RESULT_FORMATS() -> dict[str, Any]:
-    import pyoxigraph as ox
-
-    return {"json": ox.QueryResultsFormat.JSON, "xml": ox.QueryResultsFormat.XML,
-            "csv": ox.QueryResultsFormat.CSV, "tsv": ox.QueryResultsFormat.TSV}
-
-
 def _used_prefixes(triples: Sequence[Any]) -> dict[str, str]:
     # Declare only the prefixes the answer uses: a 3-triple CONSTRUCT shouldn't carry 19 lines.
     used = set()
@@ -268,11 +253,12 @@ def _native_select_answer(solutions: Any, job: Job, limits: Limits) -> Answer:
     is checked on the finished body, whose size the byte cap already bounds.
     """
     sink = _CappedSink(limits)
-    solutions.serialize(sink, format=_OX_RESULT_FORMATS()[job.result_format])
+    fmt = formats.RESULT_ANSWERS[job.result_format]
+    solutions.serialize(sink, format=fmt.results_format)
     body = b"".join(sink.parts)
     if more_rows_than(body, job.result_format, limits.max_rows):
         raise _too_many_rows(limits)
-    return Answer("select", RESULT_MEDIA_TYPES[job.result_format], body)
+    return Answer("select", fmt.media_type, body)
 
 
 class _CappedSink:
@@ -325,38 +311,37 @@ def more_rows_than(body: bytes, result_format: str, cap: int) -> bool:
 def _select_answer(variables: list[str], rows: list[dict[str, tuple]], job: Job, limits: Limits) -> Answer:
     body = results.SELECT_WRITERS[job.result_format](variables, rows)
     _check_size(body, limits)
-    return Answer("select", RESULT_MEDIA_TYPES[job.result_format], body, len(rows))
+    return Answer("select", formats.RESULT_ANSWERS[job.result_format].media_type, body, len(rows))
 
 
 def _boolean_answer(value: bool, job: Job) -> Answer:
     body = results.BOOLEAN_WRITERS[job.result_format](value)
-    return Answer("ask", RESULT_MEDIA_TYPES[job.result_format], body)
+    return Answer("ask", formats.RESULT_ANSWERS[job.result_format].media_type, body)
 
 
 def _graph_answer(triples: list[Any], job: Job, limits: Limits) -> Answer:
     """Serialize CONSTRUCT/DESCRIBE triples natively with pyoxigraph."""
     import pyoxigraph as ox
 
-    fmt = _OX_RDF_FORMATS()[job.graph_format]
+    fmt = formats.GRAPH_ANSWERS[job.graph_format]
     options: dict[str, Any] = {}
-    if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML, ox.RdfFormat.N3):
+    if fmt in _PREFIXED:
         options["prefixes"] = _used_prefixes(triples)
-    if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):  # a graph answer lives in the default graph
+    if fmt.quads:  # a graph answer lives in the default graph
         dg = ox.DefaultGraph()
         triples = [ox.Quad(t.subject, t.predicate, t.object, dg) for t in triples]
-    body = ox.serialize(triples, format=fmt, **options) or b""
+    body = ox.serialize(triples, format=fmt.rdf_format, **options) or b""
     _check_size(body, limits)
-    kind = "describe" if _leading_keyword(job.query) == "DESCRIBE" else "construct"
-    return Answer(kind, GRAPH_MEDIA_TYPES[job.graph_format], body, len(triples))
+    kind = "describe" if job.seen.form == "DESCRIBE" else "construct"
+    return Answer(kind, fmt.media_type, body, len(triples))
+
+
+# The formats that declare prefixes (pyoxigraph writes them, and names with them).
+_PREFIXED = (formats.TURTLE, formats.TRIG, formats.RDF_XML, formats.N3)
 
 
 def _first_line(message: str) -> str:
     return message.strip().splitlines()[0][:300] if message.strip() else "unknown error"
-
-
-def _leading_keyword(query: str) -> str:
-
-    return query_form(query)
 
 
 # ===================================================================================
@@ -388,7 +373,7 @@ def open_oxigraph(spec: BackendSpec) -> OxigraphBackend:
     if spec.kind == "oxigraph-path":
         return OxigraphBackend(ox.Store.read_only(spec.path))
     store = ox.Store()
-    store.bulk_load(path=spec.path, format=ox.RdfFormat.N_QUADS)
+    store.bulk_load(path=spec.path, format=formats.N_QUADS.rdf_format)
     return OxigraphBackend(store)
 
 
@@ -904,7 +889,7 @@ class Engine:
 
     @property
     def is_remote(self) -> bool:
-        return self.settings.store.startswith("sparql:")
+        return self.settings.store_spec.remote
 
     # -- lifecycle ------------------------------------------------------------------
     def prepare(self) -> BackendSpec | None:
@@ -913,24 +898,22 @@ class Engine:
         return self.snapshot
 
     def _prepare(self) -> BackendSpec | None:
-        store = self.settings.store
+        store = self.settings.store_spec  # a SettingError for a spec that names no store
         self._cache = BoundedCache(self.settings.cache_entries, self.settings.cache_bytes)
-        if store.startswith("sparql:"):
-
-            self._remote = RemoteBackend(store.removeprefix("sparql:"), self.settings)
+        if store.remote:
+            self._remote = RemoteBackend(store.location, self.settings)
             self.version = ""
             return None
-        if store.startswith("oxigraph:"):
-            spec = BackendSpec("oxigraph-path", store.removeprefix("oxigraph:"))
+        if store.persistent:
+            spec = BackendSpec("oxigraph-path", store.location)
             # Only a store a complete `spacecoop load` stamped (StoreRefused otherwise): never a part of one.
             opened, stamp = open_complete(Path(spec.path))
             self._inline = OxigraphBackend(opened)
             self.version, self.triple_count, self.named_graphs = stamp.version, stamp.triples, stamp.named_graphs
             return spec
-        if store not in ("oxigraph", "memory"):
-            raise ValueError(f"unknown store {store!r}: use memory, oxigraph, oxigraph:PATH or sparql:URL")
-        spec = BackendSpec("oxigraph-memory" if store == "oxigraph" else "rdflib", self._snapshot(store == "oxigraph"))
-        if store == "oxigraph":
+        in_oxigraph = store.kind == "oxigraph"
+        spec = BackendSpec("oxigraph-memory" if in_oxigraph else "rdflib", self._snapshot(in_oxigraph))
+        if in_oxigraph:
             # Loaded as the workers load it, so that both list unordered answers alike.
             self._inline = open_oxigraph(spec)
         return spec
@@ -953,11 +936,11 @@ class Engine:
         if through_store:
             store = ox.Store()
             load_oxigraph(store, self.sources(), self.settings.base)
-            store.dump(path, format=ox.RdfFormat.N_QUADS)
+            store.dump(path, format=formats.N_QUADS.rdf_format)
             facts_of = store_facts(store)
         else:
             quads = ox.Dataset(q for source in self.sources() for q in read_quads(source, self.settings.base))
-            ox.serialize(quads, path, format=ox.RdfFormat.N_QUADS)
+            ox.serialize(quads, path, format=formats.N_QUADS.rdf_format)
             facts_of = len(quads), tuple(sorted({q.graph_name.value for q in quads
                                                  if isinstance(q.graph_name, ox.NamedNode)}))
         self.version = fingerprint(self.sources(), self.settings.base)
@@ -1032,12 +1015,12 @@ class Engine:
     def admit(self, job: Job) -> Job:
         """The job as it will run: bindings written in as validated terms, a base IRI (the
         endpoint's URL unless the job names one), and the text passed through the rules
-        every query obeys (``query_rules``), whichever route sent it."""
-        if job.bindings:
-            job = replace(job, query=bound_query(job), bindings=())
-        job = replace(job, base_iri=check_base_iri(job.base_iri or self.endpoint_url))
-        query_rules.check(job.query, self.settings)
-        return job
+        every query obeys (``query_rules``), whichever route sent it. The job leaves with
+        the facts of its text (scanned here unless its entry point brought them), which
+        everything after this reads instead of the text."""
+        job = bindings_written(job)
+        base_iri = check_base_iri(job.base_iri or self.endpoint_url)
+        return replace(job, base_iri=base_iri, facts=query_rules.check(job.query, self.settings, job.facts))
 
     async def run(self, job: Job, timeout: float | None = None) -> Answer:
         """Answer a query (from the cache when the same job was answered before)."""
@@ -1055,7 +1038,7 @@ class Engine:
         else:
             raise RuntimeError("engine not started")
         ans = servable(ans)
-        if self._cache is not None and not is_volatile(job.query):
+        if self._cache is not None and not job.seen.volatile:
             self._cache.put(key, ans)
         return ans
 
@@ -1070,7 +1053,6 @@ class Engine:
         if shape is not None and self._inline is not None and (proven := self._quick.get(shape)) is not None:
             self.inline_answers += 1
             return self._inline.run(proven, self.limits)
-        job = replace(job, has_from=facts(job.query).has_from)
         ans = await pool.run(job, timeout)
         if shape is not None and ans.seconds < INLINE_SECONDS:
             self._quick[shape] = job
@@ -1082,7 +1064,7 @@ class Engine:
         """The key a quick query is remembered by; None for one whose cost may change
         between runs (NOW(), RAND() …), that may call out (SERVICE), or that the scan
         could read more than one way."""
-        seen = facts(job.query)
+        seen = job.seen
         if self._inline is None or seen.volatile or seen.uses_service or seen.ambiguous:
             return None
         return job.shape_key()

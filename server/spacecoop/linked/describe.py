@@ -23,16 +23,12 @@ from urllib.parse import quote, urlencode
 import pyoxigraph as ox
 
 from spacecoop import config
-from spacecoop.rdf import iris
+from spacecoop.rdf import formats, iris
 from spacecoop.rdf.results import Term, term_of
 
-RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-RDFS = "http://www.w3.org/2000/01/rdf-schema#"
-OWL = "http://www.w3.org/2002/07/owl#"
-XSD = "http://www.w3.org/2001/XMLSchema#"
-SKOS = "http://www.w3.org/2004/02/skos/core#"
-DCTERMS = "http://purl.org/dc/terms/"
-PROV = "http://www.w3.org/ns/prov#"
+# The namespaces as plain strings (config holds them), for comparing with the rows' IRIs.
+RDF, RDFS, OWL, XSD, SKOS, DCTERMS, PROV, ORG, SCHEMA = (str(ns) for ns in (
+    config.RDF, config.RDFS, config.OWL, config.XSD, config.SKOS, config.DCTERMS, config.PROV, config.ORG, config.SDO))
 SC = str(config.SC)  # canonical; rebase with iris.rebase for the served graph
 
 _PROLOGUE = "\n".join(f"PREFIX {p}: <{ns}>" for p, ns in config.PREFIXES.items()
@@ -160,7 +156,7 @@ class Triple:
 def parse_ntriples(body: bytes) -> list[Triple]:
     """An N-Triples answer of the engine → plain triples."""
     return [Triple(term_of(t.subject), t.predicate.value, term_of(t.object))
-            for t in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
+            for t in ox.parse(body, format=formats.N_TRIPLES.rdf_format)]
 
 
 def value(term: Term | None) -> str:
@@ -308,10 +304,10 @@ STANDARD_LABELS = {
     DCTERMS + "title": "title", DCTERMS + "description": "description", DCTERMS + "source": "source",
     DCTERMS + "creator": "creator", DCTERMS + "language": "language", DCTERMS + "identifier": "identifier",
     DCTERMS + "license": "licence", PROV + "wasDerivedFrom": "derived from",
-    "https://schema.org/duration": "duration", "http://www.w3.org/ns/org#member": "member",
-    "http://www.w3.org/ns/org#organization": "organization", "http://www.w3.org/ns/org#role": "role",
-    "http://www.w3.org/ns/org#memberOf": "member of", "http://www.w3.org/ns/org#headOf": "head of",
-    "http://www.w3.org/ns/org#Membership": "membership", "http://www.w3.org/ns/org#Role": "role",
+    SCHEMA + "duration": "duration", ORG + "member": "member",
+    ORG + "organization": "organization", ORG + "role": "role",
+    ORG + "memberOf": "member of", ORG + "headOf": "head of",
+    ORG + "Membership": "membership", ORG + "Role": "role",
 }
 
 # How a page introduces the things that point at an entity through a property, where
@@ -471,9 +467,23 @@ FORMAT_LINKS = (("HTML", "html"), ("Turtle", "ttl"), ("N-Triples", "nt"), ("JSON
                 ("RDF/XML", "rdf"), ("JSON (page data)", "json"))
 
 
+# The media types of the two representations that are pages, not RDF (the rest: the formats table).
+PAGE_TYPES = {"html": "text/html", "json": "application/json"}
+
+
 def format_links(path: str) -> list[dict[str, str]]:
-    """Links to each representation of a document (``/resource/x`` → ``/resource/x.ttl`` …)."""
-    return [{"name": name, "ext": ext, "href": f"{path}.{ext}"} for name, ext in FORMAT_LINKS]
+    """Links to each representation of a document (``/resource/x`` → ``/resource/x.ttl`` …).
+
+    >>> [(f["href"], f["media_type"]) for f in format_links("/resource/x")][1:3]
+    [('/resource/x.ttl', 'text/turtle'), ('/resource/x.nt', 'application/n-triples')]
+    """
+    return [{"name": name, "ext": ext, "href": f"{path}.{ext}", "media_type": _media_type(ext)}
+            for name, ext in FORMAT_LINKS]
+
+
+def _media_type(ext: str) -> str:
+    rdf = formats.by_extension(ext)
+    return rdf.media_type if rdf else PAGE_TYPES[ext]
 
 
 def entity_query(iri: str, base: str = config.BASE) -> str:

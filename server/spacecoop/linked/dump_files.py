@@ -13,7 +13,7 @@ Who builds them:
   there the server answers 202 with ``Retry-After``; it never builds one in its own process.
 
 A folder's ``manifest.json`` names the graph version, base and context URL the files were
-made for, with each file's size and ETag (a SHA-256 of its bytes) and the statistics; a
+made for, with each file's size and SHA-256 (its ETag's seed) and the statistics; a
 manifest for anything else is ignored, so no dump of one graph is served for another.
 
 >>> Manifest.from_json(Manifest("v1", "https://b/", "https://b/context.jsonld").to_json()).version
@@ -45,6 +45,7 @@ from typing import BinaryIO
 import orjson
 
 from spacecoop import config
+from spacecoop.engine.jobs import with_facts
 from spacecoop.engine.store import BackendSpec, Engine, Job, Limits, open_backend, parse_json_rows
 from spacecoop.linked import exports, void
 from spacecoop.rdf import jsonld
@@ -65,7 +66,7 @@ class Dump:
     media_type: str
     path: Path
     size: int
-    etag: str
+    digest: str  # the SHA-256 of its bytes, in hex (web.etags makes the file's ETag of it)
     # The temporary folder the file is in, kept alive (and so on disk) while the dump is.
     folder: Scratch | None = field(default=None, compare=False, repr=False)
 
@@ -83,7 +84,7 @@ class Manifest:
     base: str
     context: str  # the context URL the JSON-LD dumps name
     statistics: void.Statistics | None = None
-    dumps: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # name → media type, size, ETag
+    dumps: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # name → media type, size, SHA-256
 
     def to_json(self) -> bytes:
         return orjson.dumps({"format": MANIFEST_FORMAT, "version": self.version, "base": self.base,
@@ -101,12 +102,18 @@ class Manifest:
             stats = got.get("statistics")
             return cls(str(got["version"]), str(got["base"]), str(got["context"]),
                        void.Statistics(**stats) if stats else None,
-                       {str(n): (str(m), int(s), str(e)) for n, (m, s, e) in got["dumps"].items()})
+                       {str(n): (str(m), int(s), _digest(d)) for n, (m, s, d) in got["dumps"].items()})
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"not a dumps manifest ({err})") from None
 
     def files(self, folder: Path) -> dict[str, Dump]:
-        return {n: Dump(n, m, folder / n, s, e) for n, (m, s, e) in self.dumps.items()}
+        return {n: Dump(n, m, folder / n, s, d) for n, (m, s, d) in self.dumps.items()}
+
+
+def _digest(recorded: object) -> str:
+    # Manifests written before the digest was recorded held the file's ETag: its first 32
+    # hex digits, in quotes, which make the same ETag again.
+    return str(recorded).strip('"')
 
 
 def read_manifest(folder: Path, version: str, base: str) -> Manifest | None:
@@ -128,8 +135,8 @@ def usable(manifest: Manifest, folder: Path, context: str) -> dict[str, Dump]:
     JSON-LD ones only if they name that context (``load`` knew another public URL).
 
     >>> m = Manifest("v", "https://b/", "https://b/context.jsonld",
-    ...              dumps={"spacecoop.nt": ("application/n-triples", 1, '"e"'),
-    ...                     "spacecoop.jsonld.gz": ("application/gzip", 1, '"f"')})
+    ...              dumps={"spacecoop.nt": ("application/n-triples", 1, "e"),
+    ...                     "spacecoop.jsonld.gz": ("application/gzip", 1, "f")})
     >>> sorted(usable(m, Path("/s"), "http://127.0.0.1:8000/context.jsonld"))
     ['spacecoop.nt']
     """
@@ -155,7 +162,7 @@ class Scratch:
 
 # --- building ---------------------------------------------------------------------------
 class _Hashing:
-    """A binary file that also counts and hashes what is written to it."""
+    """A binary file that also counts and hashes (SHA-256) what is written to it."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out, self.size, self.digest = out, 0, hashlib.sha256()
@@ -169,8 +176,8 @@ class _Hashing:
         self.out.flush()
 
     @property
-    def etag(self) -> str:
-        return '"' + self.digest.hexdigest()[:32] + '"'
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
 
 
 def statistics(snapshot: BackendSpec, base: str) -> void.Statistics:
@@ -180,7 +187,7 @@ def statistics(snapshot: BackendSpec, base: str) -> void.Statistics:
     unbounded = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)
 
     async def select(query: str, **bindings: tuple) -> list[dict[str, tuple]]:
-        job = Job(query, "json", bindings=tuple(sorted(bindings.items())))
+        job = with_facts(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
         return parse_json_rows(backend.run(job, unbounded).body)
 
     return asyncio.run(void.statistics(select, base))
@@ -208,8 +215,8 @@ def build(snapshot: BackendSpec, folder: Path, manifest: Manifest, names: list[s
                 exports.write_dump(quads, fmt, out, manifest.base, frame, manifest.context,  # type: ignore[arg-type]
                                    triples)
         media = exports.GZIP_MEDIA_TYPE if gz else exports.FORMATS[fmt].media_type
-        manifest.dumps[name] = (media, out.size, out.etag)
-        yield Dump(name, media, path, out.size, out.etag)
+        manifest.dumps[name] = (media, out.size, out.hexdigest)
+        yield Dump(name, media, path, out.size, out.hexdigest)
     (folder / MANIFEST).write_bytes(manifest.to_json())
 
 
@@ -296,7 +303,7 @@ class DumpCache:
             return self._dumps[name]
 
     def _build_here(self) -> None:
-        if self.settings.store.startswith("sparql:"):
+        if self.settings.store_spec.remote:
             raise exports.ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
         snapshot, engine = self.snapshot(), None
         if snapshot is None:
@@ -334,7 +341,7 @@ class DumpCache:
         statistics, then each dump's file as it is done (whole-graph dumps first, the framed
         views last). A remote store has no dumps, so nothing starts.
         """
-        if self._building or self.settings.store.startswith("sparql:"):
+        if self._building or self.settings.store_spec.remote:
             return
         snapshot = self.snapshot()
         if snapshot is not None and snapshot.kind == "oxigraph-path":

@@ -32,34 +32,48 @@ from typing import TYPE_CHECKING, BinaryIO
 import pyoxigraph as ox
 
 from spacecoop import config
-from spacecoop.rdf import iris, jsonld, jsonld_stream
+from spacecoop.rdf import formats, iris, jsonld, jsonld_stream
 
 if TYPE_CHECKING:  # store imports the modules that import this one
     from spacecoop.engine.store import BackendSpec
 
 DUMP_STEM = "spacecoop"
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 
 
 @dataclass(frozen=True)
 class DumpFormat:
-    """One dump format: file extension, media type, and whether it keeps named graphs."""
+    """One dump on offer: its row of the formats table, and how the dumps list names it."""
 
-    ext: str
-    media_type: str
+    format: formats.Format
     title: str
-    quads: bool
-    rdf_format: ox.RdfFormat | None  # None: JSON-LD, written by pyld
+
+    @property
+    def ext(self) -> str:
+        return self.format.extension
+
+    @property
+    def media_type(self) -> str:
+        return self.format.media_type
+
+    @property
+    def quads(self) -> bool:
+        """Whether the dump keeps the named graphs (else it is their union)."""
+        return self.format.quads
+
+    @property
+    def rdf_format(self) -> ox.RdfFormat | None:
+        """pyoxigraph's writer; None for JSON-LD, which ``jsonld_stream`` writes."""
+        return None if self.format is formats.JSON_LD else self.format.rdf_format
 
 
-FORMATS: dict[str, DumpFormat] = {
-    "ttl": DumpFormat("ttl", "text/turtle", "Turtle", False, ox.RdfFormat.TURTLE),
-    "nt": DumpFormat("nt", "application/n-triples", "N-Triples", False, ox.RdfFormat.N_TRIPLES),
-    "nq": DumpFormat("nq", "application/n-quads", "N-Quads (named graphs)", True, ox.RdfFormat.N_QUADS),
-    "trig": DumpFormat("trig", "application/trig", "TriG (named graphs)", True, ox.RdfFormat.TRIG),
-    "jsonld": DumpFormat("jsonld", jsonld.MEDIA_TYPE, "JSON-LD (compacted)", False, None),
-}
+# Which dumps exist, by file extension (their media types and writers: the formats table).
+FORMATS: dict[str, DumpFormat] = {d.ext: d for d in (
+    DumpFormat(formats.TURTLE, "Turtle"),
+    DumpFormat(formats.N_TRIPLES, "N-Triples"),
+    DumpFormat(formats.N_QUADS, "N-Quads (named graphs)"),
+    DumpFormat(formats.TRIG, "TriG (named graphs)"),
+    DumpFormat(formats.JSON_LD, "JSON-LD (compacted)"),
+)}
 GZIP_MEDIA_TYPE = "application/gzip"
 _NAME = re.compile(rf"^{DUMP_STEM}(?:-(?P<frame>[a-z0-9-]+))?\.(?P<ext>[a-z]+)(?P<gz>\.gz)?$")
 
@@ -91,13 +105,13 @@ def snapshot_quads(snapshot: BackendSpec) -> Iterator[ox.Quad]:
     if snapshot.kind == "oxigraph-path":
         yield from ox.Store.read_only(snapshot.path).quads_for_pattern(None, None, None, None)
     else:
-        yield from ox.parse(path=snapshot.path, format=ox.RdfFormat.N_QUADS)
+        yield from ox.parse(path=snapshot.path, format=formats.N_QUADS.rdf_format)
 
 
 def served_quads(settings: config.Settings, snapshot: BackendSpec | None) -> list[ox.Quad]:
     """The canonical quads an engine serves: from its snapshot, or (no engine running, as
     for ``spacecoop export``) from a snapshot made as ``serve`` would make it."""
-    if settings.store.startswith("sparql:"):
+    if settings.store_spec.remote:
         raise ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
     if snapshot is not None:
         return canonical_quads(snapshot_quads(snapshot))
@@ -115,7 +129,7 @@ def served_quads(settings: config.Settings, snapshot: BackendSpec | None) -> lis
 def _sort_key(q: ox.Quad | ox.Triple) -> tuple[str, str, int, str, str]:
     # Subjects grouped and in order; rdf:type then rdfs:label first, as a person reads.
     p = q.predicate.value
-    rank = 0 if p == RDF_TYPE else 1 if p == RDFS_LABEL else 2
+    rank = 0 if p == config.RDF_TYPE else 1 if p == config.RDFS_LABEL else 2
     graph = str(q.graph_name) if isinstance(q, ox.Quad) else ""
     return graph, str(q.subject), rank, p, str(q.object)
 
@@ -191,11 +205,17 @@ def serialize(quads: Sequence[ox.Quad], fmt: str, base: str = config.BASE, frame
 def serialize_triples(body: bytes, fmt: str, base: str = config.BASE) -> bytes:
     """Re-serialise an N-Triples answer in ``fmt`` (ttl, nt, rdf), sorted, so that an
     entity's description reads subject by subject — the same layout as the dumps."""
-    triples = sorted(ox.parse(body, format=ox.RdfFormat.N_TRIPLES), key=_sort_key)
-    formats = {"ttl": ox.RdfFormat.TURTLE, "rdf": ox.RdfFormat.RDF_XML, "nt": ox.RdfFormat.N_TRIPLES}
+    triples = sorted(ox.parse(body, format=formats.N_TRIPLES.rdf_format), key=_sort_key)
+    written = formats.by_extension(fmt, _SERIALIZED)
+    if written is None:
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(f.extension for f in _SERIALIZED)}")
     out = io.BytesIO()
-    _ox_write(triples, out, formats[fmt], _used_prefixes(triples, base) if fmt != "nt" else None)
+    prefixes = _used_prefixes(triples, base) if written is not formats.N_TRIPLES else None
+    _ox_write(triples, out, written.rdf_format, prefixes)
     return out.getvalue()
+
+
+_SERIALIZED = (formats.TURTLE, formats.RDF_XML, formats.N_TRIPLES)  # a description's variants, by extension
 
 
 def export(fmt: str, frame: str | None = None, settings: config.Settings | None = None) -> bytes:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rdflib import BNode, Graph, Literal, URIRef
-from rdflib import namespace as ns  # (module, not names: rdflib's namespaces confuse doctest discovery)
 
 from spacecoop import config
 from spacecoop.linked import describe
-from spacecoop.rdf import iris, jsonld
+from spacecoop.rdf import formats, iris, jsonld
 
 PATH = "/.well-known/void"
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"
@@ -112,26 +111,26 @@ def build_graph(stats: Statistics, public: str, dumps: Sequence[DumpInfo], base:
     the endpoint and the dumps actually are.
     """
     g = Graph()
-    for prefix, space in (("void", ns.VOID), ("dcat", ns.DCAT), ("dcterms", ns.DCTERMS), ("sd", config.SD),
-                          ("xsd", ns.XSD), ("foaf", ns.FOAF), ("rdfs", ns.RDFS)):
+    for prefix, space in (("void", config.VOID), ("dcat", config.DCAT), ("dcterms", config.DCTERMS), ("sd", config.SD),
+                          ("xsd", config.XSD), ("foaf", config.FOAF), ("rdfs", config.RDFS)):
         g.bind(prefix, space)
     for prefix, ours in iris.prefixes(base).items():
         if prefix in ("sc", "scr", "scg"):
             g.bind(prefix, ours)
     ds = URIRef(dataset_iri(base))
     endpoint = URIRef(public + "/sparql")
-    g.add((ds, ns.RDF.type, ns.VOID.Dataset))
-    g.add((ds, ns.RDF.type, ns.DCAT.Dataset))
-    g.add((ds, ns.DCTERMS.title, Literal(TITLE, lang="en")))
-    g.add((ds, ns.DCTERMS.description, Literal(DESCRIPTION, lang="en")))
-    g.add((ds, ns.DCTERMS.license, URIRef(LICENSE)))
-    g.add((ds, ns.DCTERMS.creator, Literal("SpaceCoop KG project")))
-    g.add((ds, ns.DCAT.landingPage, URIRef(public + "/")))
-    g.add((ds, ns.FOAF.homepage, URIRef(public + "/")))
+    g.add((ds, config.RDF.type, config.VOID.Dataset))
+    g.add((ds, config.RDF.type, config.DCAT.Dataset))
+    g.add((ds, config.DCTERMS.title, Literal(TITLE, lang="en")))
+    g.add((ds, config.DCTERMS.description, Literal(DESCRIPTION, lang="en")))
+    g.add((ds, config.DCTERMS.license, URIRef(LICENSE)))
+    g.add((ds, config.DCTERMS.creator, Literal("SpaceCoop KG project")))
+    g.add((ds, config.DCAT.landingPage, URIRef(public + "/")))
+    g.add((ds, config.FOAF.homepage, URIRef(public + "/")))
     for kw in ("space cooperation", "ESA", "CNSA", "linked data"):
-        g.add((ds, ns.DCAT.keyword, Literal(kw, lang="en")))
+        g.add((ds, config.DCAT.keyword, Literal(kw, lang="en")))
     for source in stats.sources:
-        g.add((ds, ns.DCTERMS.source, URIRef(source)))
+        g.add((ds, config.DCTERMS.source, URIRef(source)))
     _add_void(g, ds, stats, endpoint, dumps, base)
     _add_dcat(g, ds, endpoint, dumps)
     return g
@@ -139,85 +138,87 @@ def build_graph(stats: Statistics, public: str, dumps: Sequence[DumpInfo], base:
 
 def _add_void(g: Graph, ds: URIRef, stats: Statistics, endpoint: URIRef, dumps: Sequence[DumpInfo],
               base: str) -> None:
-    g.add((ds, ns.VOID.sparqlEndpoint, endpoint))
+    g.add((ds, config.VOID.sparqlEndpoint, endpoint))
     for d in dumps:
         if not d.gzipped:
-            g.add((ds, ns.VOID.dataDump, URIRef(d.url)))
-    g.add((ds, ns.VOID.uriSpace, Literal(base + iris.RESOURCE)))
-    g.add((ds, ns.VOID.rootResource, URIRef(iris.ontology_iri(base))))
+            g.add((ds, config.VOID.dataDump, URIRef(d.url)))
+    g.add((ds, config.VOID.uriSpace, Literal(base + iris.RESOURCE)))
+    g.add((ds, config.VOID.rootResource, URIRef(iris.ontology_iri(base))))
     for ex in stats.examples:
-        g.add((ds, ns.VOID.exampleResource, URIRef(ex)))
+        g.add((ds, config.VOID.exampleResource, URIRef(ex)))
     for space in stats.vocabularies:
-        g.add((ds, ns.VOID.vocabulary, URIRef(space)))
-    g.add((ds, ns.VOID.feature, URIRef("http://www.w3.org/ns/formats/Turtle")))
-    g.add((ds, ns.VOID.feature, URIRef("http://www.w3.org/ns/formats/JSON-LD")))
-    g.add((ds, ns.VOID.feature, URIRef("http://www.w3.org/ns/formats/N-Quads")))
+        g.add((ds, config.VOID.vocabulary, URIRef(space)))
+    for offered in (formats.TURTLE, formats.JSON_LD, formats.N_QUADS):
+        g.add((ds, config.VOID.feature, URIRef(offered.iri)))
     for prop, count in (("triples", stats.triples), ("entities", stats.entities),
                         ("classes", len(stats.classes)), ("properties", len(stats.properties)),
                         ("distinctSubjects", stats.distinct_subjects),
                         ("distinctObjects", stats.distinct_objects)):
-        g.add((ds, ns.VOID[prop], Literal(count, datatype=ns.XSD.integer)))
+        g.add((ds, config.VOID[prop], Literal(count, datatype=config.XSD.integer)))
     for cls, n in sorted(stats.classes.items()):
         part = BNode()
-        g.add((ds, ns.VOID.classPartition, part))
-        g.add((part, ns.VOID["class"], URIRef(cls)))
-        g.add((part, ns.VOID.entities, Literal(n, datatype=ns.XSD.integer)))
+        g.add((ds, config.VOID.classPartition, part))
+        g.add((part, config.VOID["class"], URIRef(cls)))
+        g.add((part, config.VOID.entities, Literal(n, datatype=config.XSD.integer)))
     for prop, n in sorted(stats.properties.items()):
         part = BNode()
-        g.add((ds, ns.VOID.propertyPartition, part))
-        g.add((part, ns.VOID.property, URIRef(prop)))
-        g.add((part, ns.VOID.triples, Literal(n, datatype=ns.XSD.integer)))
+        g.add((ds, config.VOID.propertyPartition, part))
+        g.add((part, config.VOID.property, URIRef(prop)))
+        g.add((part, config.VOID.triples, Literal(n, datatype=config.XSD.integer)))
     for graph, n in sorted(stats.graphs.items()):
         sub = BNode()
-        g.add((ds, ns.VOID.subset, sub))
-        g.add((sub, ns.RDF.type, ns.VOID.Dataset))
+        g.add((ds, config.VOID.subset, sub))
+        g.add((sub, config.RDF.type, config.VOID.Dataset))
         g.add((sub, config.SD.name, URIRef(graph)))
-        g.add((sub, ns.DCTERMS.title, Literal(f"named graph {iris.local_name(graph)}", lang="en")))
-        g.add((sub, ns.VOID.triples, Literal(n, datatype=ns.XSD.integer)))
+        g.add((sub, config.DCTERMS.title, Literal(f"named graph {iris.local_name(graph)}", lang="en")))
+        g.add((sub, config.VOID.triples, Literal(n, datatype=config.XSD.integer)))
 
 
 def _add_dcat(g: Graph, ds: URIRef, endpoint: URIRef, dumps: Sequence[DumpInfo]) -> None:
     service = endpoint
-    g.add((service, ns.RDF.type, ns.DCAT.DataService))
-    g.add((service, ns.DCTERMS.title, Literal("SpaceCoop KG SPARQL endpoint", lang="en")))
-    g.add((service, ns.DCAT.endpointURL, endpoint))
-    g.add((service, ns.DCAT.endpointDescription, endpoint))  # the Service Description is served there
-    g.add((service, ns.DCAT.servesDataset, ds))
-    g.add((service, ns.DCTERMS.conformsTo, URIRef(SPARQL_PROTOCOL)))
-    g.add((service, ns.DCTERMS.license, URIRef(LICENSE)))
+    g.add((service, config.RDF.type, config.DCAT.DataService))
+    g.add((service, config.DCTERMS.title, Literal("SpaceCoop KG SPARQL endpoint", lang="en")))
+    g.add((service, config.DCAT.endpointURL, endpoint))
+    g.add((service, config.DCAT.endpointDescription, endpoint))  # the Service Description is served there
+    g.add((service, config.DCAT.servesDataset, ds))
+    g.add((service, config.DCTERMS.conformsTo, URIRef(SPARQL_PROTOCOL)))
+    g.add((service, config.DCTERMS.license, URIRef(LICENSE)))
     via_endpoint = URIRef(str(endpoint) + "#distribution")
-    g.add((ds, ns.DCAT.distribution, via_endpoint))
-    g.add((via_endpoint, ns.RDF.type, ns.DCAT.Distribution))
-    g.add((via_endpoint, ns.DCTERMS.title, Literal("SPARQL endpoint", lang="en")))
-    g.add((via_endpoint, ns.DCAT.accessURL, endpoint))
-    g.add((via_endpoint, ns.DCAT.accessService, service))
+    g.add((ds, config.DCAT.distribution, via_endpoint))
+    g.add((via_endpoint, config.RDF.type, config.DCAT.Distribution))
+    g.add((via_endpoint, config.DCTERMS.title, Literal("SPARQL endpoint", lang="en")))
+    g.add((via_endpoint, config.DCAT.accessURL, endpoint))
+    g.add((via_endpoint, config.DCAT.accessService, service))
     for d in dumps:
         dist = URIRef(d.url)
-        g.add((ds, ns.DCAT.distribution, dist))
-        g.add((dist, ns.RDF.type, ns.DCAT.Distribution))
-        g.add((dist, ns.DCTERMS.title, Literal(d.title + (", gzipped" if d.gzipped else ""), lang="en")))
-        g.add((dist, ns.DCAT.downloadURL, dist))
-        g.add((dist, ns.DCAT.accessURL, dist))
-        g.add((dist, ns.DCAT.mediaType, URIRef(IANA + d.media_type)))
-        g.add((dist, ns.DCTERMS["format"], Literal(d.media_type)))
-        g.add((dist, ns.DCTERMS.license, URIRef(LICENSE)))
+        g.add((ds, config.DCAT.distribution, dist))
+        g.add((dist, config.RDF.type, config.DCAT.Distribution))
+        g.add((dist, config.DCTERMS.title, Literal(d.title + (", gzipped" if d.gzipped else ""), lang="en")))
+        g.add((dist, config.DCAT.downloadURL, dist))
+        g.add((dist, config.DCAT.accessURL, dist))
+        g.add((dist, config.DCAT.mediaType, URIRef(IANA + d.media_type)))
+        g.add((dist, config.DCTERMS["format"], Literal(d.media_type)))
+        g.add((dist, config.DCTERMS.license, URIRef(LICENSE)))
         if d.size is not None:
-            g.add((dist, ns.DCAT.byteSize, Literal(d.size, datatype=ns.XSD.nonNegativeInteger)))
+            g.add((dist, config.DCAT.byteSize, Literal(d.size, datatype=config.XSD.nonNegativeInteger)))
         if d.gzipped:
-            g.add((dist, ns.DCAT.compressFormat, URIRef(IANA + "application/gzip")))
+            g.add((dist, config.DCAT.compressFormat, URIRef(IANA + "application/gzip")))
 
 
-RDF_FORMATS = {"turtle": "text/turtle", "nt": "application/n-triples", "xml": "application/rdf+xml"}
+# The RDF media types the description is written in (HTML and JSON are pages of it).
+RDF_FORMATS = (formats.TURTLE, formats.JSON_LD, formats.N_TRIPLES, formats.RDF_XML)
 
 
 def serialize(g: Graph, media_type: str, base: str = config.BASE, context: str | None = None) -> bytes:
-    """The description in one RDF media type (JSON-LD compacted with the published context,
-    named ``context``: see ``jsonld.published_context_url``)."""
-    if media_type == jsonld.MEDIA_TYPE:
-        nt = g.serialize(format="nt")
+    """The description in one of ``RDF_FORMATS``, by media type (JSON-LD compacted with
+    the published context, named ``context``: see ``jsonld.published_context_url``)."""
+    fmt = formats.by_media_type(media_type, RDF_FORMATS)
+    if fmt is None:
+        raise ValueError(f"the description is not written as {media_type!r}")
+    if fmt is formats.JSON_LD:
+        nt = g.serialize(format=formats.N_TRIPLES.rdflib)
         return jsonld.dumps(jsonld.compact(jsonld.from_nquads(nt, base), base, context))
-    fmt = next(k for k, v in RDF_FORMATS.items() if v == media_type)
-    return g.serialize(format=fmt, encoding="utf-8")
+    return g.serialize(format=fmt.rdflib, encoding="utf-8")
 
 
 def summary(stats: Statistics, vocab_label: Callable[[str], str], base: str = config.BASE) -> dict[str, Any]:

@@ -22,7 +22,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
+from spacecoop import config
+
+XSD = str(config.XSD)
 PRECISION_BY_DATATYPE = {XSD + "date": "day", XSD + "dateTime": "day", XSD + "gYearMonth": "month",
                          XSD + "gYear": "year"}
 # A timezone suffix (Z, +01:00) does not change which day/month/year is meant here.

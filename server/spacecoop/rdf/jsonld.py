@@ -47,14 +47,12 @@ from pyld import jsonld as pyld
 from pyld.jsonld import JsonLdError
 
 from spacecoop import config
+from spacecoop.rdf import formats
 
 FRAMES_DIR = config.ONTOLOGY_DIR / "frames"
 CONTEXT_NAME = "context.jsonld"
-MEDIA_TYPE = "application/ld+json"
-XSD = "http://www.w3.org/2001/XMLSchema#"
-RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-OWL = "http://www.w3.org/2002/07/owl#"
-RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+MEDIA_TYPE = formats.JSON_LD.media_type  # of the documents made here
+XSD, RDF, OWL, RDFS, SH = (str(ns) for ns in (config.XSD, config.RDF, config.OWL, config.RDFS, config.SH))
 
 JsonDoc = dict[str, Any]
 Loader = Callable[[str, Any], dict[str, Any]]
@@ -138,7 +136,6 @@ _CONTEXT_PREFIXES = ("sc", "scr", "scg", "scq", "rdf", "rdfs", "owl", "xsd", "sk
                      "schema", "org", "void", "dcat", "sd", "sh", "wd", "wdt")
 
 
-SH = "http://www.w3.org/ns/shacl#"
 Triple = tuple[str, str, str]  # IRIs, "_:id" blank nodes and literal values, as text
 
 
@@ -263,7 +260,7 @@ def read_triples(path: Path) -> list[Triple]:
         return f"_:{term.value}" if isinstance(term, ox.BlankNode) else str(getattr(term, "value", ""))
 
     return [(text(q.subject), q.predicate.value, text(q.object))
-            for q in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)]
+            for q in ox.parse(path=str(path), format=formats.TURTLE.rdf_format)]
 
 
 def context_from_ontology_file(path: Path | None = None, shapes_dir: Path | None = None) -> JsonDoc:
@@ -350,7 +347,7 @@ def _named(doc: JsonDoc, context: str | None) -> JsonDoc:
 # --- processing -------------------------------------------------------------------------
 def from_nquads(nquads: str, base: str = config.BASE) -> list[JsonDoc]:
     """N-Quads → expanded JSON-LD (lossless; numbers and booleans native when canonical)."""
-    expanded = pyld.from_rdf(nquads, _options(base, format="application/n-quads"))
+    expanded = pyld.from_rdf(nquads, _options(base, format=formats.N_QUADS.media_type))
     return _native_values(expanded)
 
 
@@ -447,7 +444,7 @@ def expand(doc: Any, base: str = config.BASE, published: Iterable[str] = ()) -> 
 
 def to_nquads(doc: Any, base: str = config.BASE, published: Iterable[str] = ()) -> str:
     """A JSON-LD document's RDF as N-Quads, by pyld."""
-    return pyld.to_rdf(doc, _options(base, published, format="application/n-quads"))
+    return pyld.to_rdf(doc, _options(base, published, format=formats.N_QUADS.media_type))
 
 
 def dumps(doc: JsonDoc) -> bytes:

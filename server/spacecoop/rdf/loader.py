@@ -28,21 +28,9 @@ from rdflib import BNode, Dataset, Literal, URIRef
 from rdflib.term import Node
 
 from spacecoop import config
-from spacecoop.rdf import query_files
+from spacecoop.rdf import formats, query_files
 from spacecoop.rdf.errors import LoadError
 
-RDF_FORMATS: dict[str, ox.RdfFormat] = {
-    ".ttl": ox.RdfFormat.TURTLE,
-    ".nt": ox.RdfFormat.N_TRIPLES,
-    ".nq": ox.RdfFormat.N_QUADS,
-    ".trig": ox.RdfFormat.TRIG,
-    ".rdf": ox.RdfFormat.RDF_XML,
-    ".owl": ox.RdfFormat.RDF_XML,
-    ".xml": ox.RdfFormat.RDF_XML,
-    ".jsonld": ox.RdfFormat.JSON_LD,
-    ".n3": ox.RdfFormat.N3,
-}
-QUAD_FORMATS = {ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG}
 CATALOGUE_GRAPH = config.graph_iri("queries")
 ONTOLOGY_GRAPH = config.graph_iri("ontology")
 
@@ -60,13 +48,19 @@ class Source:
         return self.path.resolve().as_uri()
 
     @property
+    def file_format(self) -> formats.Format:
+        """The file's RDF format, by its extension (``LoadError`` for one that names none)."""
+        found = formats.by_extension(self.path.suffix)
+        if found is None:
+            known = sorted(f".{e}" for f in formats.RDF_FORMATS for e in f.extensions)
+            raise LoadError(self.path, None, None, f"unknown RDF file type {self.path.suffix.lower()!r}; use one of "
+                            + ", ".join(known))
+        return found
+
+    @property
     def format(self) -> ox.RdfFormat:
-        suffixes = "".join(self.path.suffixes[-1:]).lower()
-        try:
-            return RDF_FORMATS[suffixes]
-        except KeyError:
-            raise LoadError(self.path, None, None, f"unknown RDF file type {suffixes!r}; use one of "
-                            + ", ".join(sorted(RDF_FORMATS))) from None
+        """pyoxigraph's format for the file."""
+        return self.file_format.rdf_format
 
 
 def bundled_sources(include_catalogue: bool = True) -> list[Source]:
@@ -89,7 +83,7 @@ def user_sources(paths: Sequence[str | Path]) -> list[Source]:
         if p.is_dir():
             raise _folder_error(p)
         src = Source(p, None)
-        out.append(src if src.format in QUAD_FORMATS else Source(p, config.graph_iri(p.stem)))
+        out.append(src if src.file_format.quads else Source(p, config.graph_iri(p.stem)))
     return out
 
 
@@ -210,7 +204,7 @@ def to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
     if term.language:
         return Literal(term.value, lang=term.language)
     dt = term.datatype.value
-    if dt == "http://www.w3.org/2001/XMLSchema#string":
+    if dt == config.XSD_STRING:
         return Literal(term.value)
     return Literal(term.value, datatype=URIRef(dt), normalize=False)
 
@@ -270,7 +264,7 @@ def load_oxigraph(store: ox.Store, sources: Sequence[Source], base: str = config
 
 def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | None) -> None:
     size = source.path.stat().st_size
-    if source.format in LINE_FORMATS and size >= 2 * PIECE_BYTES and LOAD_THREADS > 1:
+    if source.file_format in LINE_FORMATS and size >= 2 * PIECE_BYTES and LOAD_THREADS > 1:
         _bulk_load_pieces(store, source, size, progress)
         return
     to_graph = ox.NamedNode(source.graph) if source.graph else None
@@ -287,7 +281,7 @@ def _bulk_load_file(store: ox.Store, source: Source, progress: LoadProgress | No
 
 # pyoxigraph's bulk loader parses on one thread. A line-based file can be cut at any line
 # end, so big N-Triples / N-Quads files are cut into pieces that load on every core.
-LINE_FORMATS = {ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS}
+LINE_FORMATS = (formats.N_TRIPLES, formats.N_QUADS)
 PIECE_BYTES = 48 << 20
 LOAD_THREADS = min(os.cpu_count() or 1, 8)
 

@@ -49,10 +49,8 @@ from spacecoop.rdf.results import Term
 if TYPE_CHECKING:
     from rdflib import Graph
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
-XSD_STRING = XSD + "string"
-RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
-SPEX = "https://purl.expasy.org/sparql-examples/ontology#"  # SIB's own terms (DESCRIBE)
+XSD = str(config.XSD)
+SPEX = str(config.SPEX)
 
 HEADER_KEYS = ("summary", "description", "tags", "params", "method")
 PARAM_KEYS = ("name", "type", "default", "description", "example")
@@ -275,25 +273,25 @@ def parse(text: str, name: str, path: Path | None = None, base: str | None = Non
     if base != config.CANONICAL_BASE:  # our own namespaces follow the deployment's base
         body = body.replace(config.CANONICAL_BASE, base)
     params = _params(header, where)
-    facts = sparql_text.facts(body)
-    if facts.form not in sparql_text.QUERY_FORMS:
+    seen = sparql_text.facts(body)
+    if seen.form not in sparql_text.QUERY_FORMS:
         raise QueryFileError(where, n + 1, "no SELECT, ASK, CONSTRUCT or DESCRIBE found after the header")
     for p in params:
-        if p.name not in facts.variables:
+        if p.name not in seen.variables:
             raise QueryFileError(where, None, f"parameter {p.name!r} is declared but ?{p.name} is not in the query")
-    columns = _check_syntax(body, where, n)
+    columns = _check_syntax(body, seen, where, n)
     return SavedQuery(
         name=name, title=_text(header, "summary", where), description=_text(header, "description", where),
-        tags=_tags(header, where), params=params, sparql=body, path=path, form=facts.form,
-        ordered=facts.ordered, line_offset=n, columns=columns,
+        tags=_tags(header, where), params=params, sparql=body, path=path, form=seen.form,
+        ordered=seen.ordered, line_offset=n, columns=columns,
     )
 
 
-def _check_syntax(body: str, where: Path | str, offset: int) -> tuple[str, ...]:
+def _check_syntax(body: str, seen: sparql_text.Facts, where: Path | str, offset: int) -> tuple[str, ...]:
     """Raise QueryFileError for a query the engine cannot parse; else a SELECT's columns."""
     import pyoxigraph as ox
 
-    if sparql_text.facts(body).uses_service:  # checking would evaluate it, calling out; the engine checks it later
+    if seen.uses_service:  # checking would evaluate it, calling out; the engine checks it later
         return ()
     try:  # parsing needs a store; an empty one answers instantly
         res = ox.Store().query(body)
@@ -390,9 +388,9 @@ def _shown(value: str) -> str:
 # The catalogue as RDF (SIB sparql-examples convention)
 # =====================================================================================
 _FORM_TERMS = {
-    "SELECT": ("http://www.w3.org/ns/shacl#SPARQLSelectExecutable", "http://www.w3.org/ns/shacl#select"),
-    "ASK": ("http://www.w3.org/ns/shacl#SPARQLAskExecutable", "http://www.w3.org/ns/shacl#ask"),
-    "CONSTRUCT": ("http://www.w3.org/ns/shacl#SPARQLConstructExecutable", "http://www.w3.org/ns/shacl#construct"),
+    "SELECT": (str(config.SH.SPARQLSelectExecutable), str(config.SH.select)),
+    "ASK": (str(config.SH.SPARQLAskExecutable), str(config.SH.ask)),
+    "CONSTRUCT": (str(config.SH.SPARQLConstructExecutable), str(config.SH.construct)),
     # SHACL has no DESCRIBE executable; SIB's sparql-examples ontology adds one.
     "DESCRIBE": (SPEX + "SPARQLDescribeExecutable", SPEX + "describe"),
 }
@@ -405,8 +403,6 @@ def catalogue_graph(queries: Sequence[SavedQuery] | None = None) -> Graph:
     ``SELECT ?q ?c WHERE { ?q a sh:SPARQLExecutable ; rdfs:comment ?c }`` lists them.
     """
     from rdflib import Graph, Literal, URIRef
-    from rdflib.namespace import DCTERMS, RDF, RDFS, SDO, SH
-    from rdflib.namespace import XSD as XSD_NS
 
     queries = list(queries) if queries is not None else load_all()
     g = Graph()
@@ -417,21 +413,21 @@ def catalogue_graph(queries: Sequence[SavedQuery] | None = None) -> Graph:
     prefixes = URIRef(str(config.SCQ) + "prefixes")
     for prefix, ns in config.PREFIXES.items():
         decl = URIRef(f"{config.SCQ}prefix-{prefix}")
-        g.add((prefixes, SH.declare, decl))
-        g.add((decl, SH.prefix, Literal(prefix)))
-        g.add((decl, SH.namespace, Literal(ns, datatype=XSD_NS.anyURI)))
+        g.add((prefixes, config.SH.declare, decl))
+        g.add((decl, config.SH.prefix, Literal(prefix)))
+        g.add((decl, config.SH.namespace, Literal(ns, datatype=config.XSD.anyURI)))
     for q in queries:
         node = config.SCQ[q.name]
         cls, prop = _FORM_TERMS[q.form]
-        g.add((node, RDF.type, SH.SPARQLExecutable))
-        g.add((node, RDF.type, URIRef(cls)))
+        g.add((node, config.RDF.type, config.SH.SPARQLExecutable))
+        g.add((node, config.RDF.type, URIRef(cls)))
         g.add((node, URIRef(prop), Literal(q.sparql.strip() + "\n")))
-        g.add((node, RDFS.label, Literal(q.title, lang="en")))
-        g.add((node, RDFS.comment, Literal(q.description, lang="en")))
-        g.add((node, DCTERMS.identifier, Literal(q.name)))
+        g.add((node, config.RDFS.label, Literal(q.title, lang="en")))
+        g.add((node, config.RDFS.comment, Literal(q.description, lang="en")))
+        g.add((node, config.DCTERMS.identifier, Literal(q.name)))
         for tag in q.tags:
-            g.add((node, SDO.keywords, Literal(tag)))
-        g.add((node, SDO.target, endpoint))
-        g.add((node, SDO.url, URIRef(f"{config.CANONICAL_BASE}queries/{q.name}")))
-        g.add((node, SH.prefixes, prefixes))
+            g.add((node, config.SDO.keywords, Literal(tag)))
+        g.add((node, config.SDO.target, endpoint))
+        g.add((node, config.SDO.url, URIRef(f"{config.CANONICAL_BASE}queries/{q.name}")))
+        g.add((node, config.SH.prefixes, prefixes))
     return g

@@ -22,11 +22,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 import orjson
 
+from spacecoop import config
+from spacecoop.rdf import formats
+
 Term = tuple  # ("uri", v) | ("bnode", v) | ("literal", v, lang, datatype)
 Row = dict[str, Term]
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
-XSD = "http://www.w3.org/2001/XMLSchema#"
+XSD_STRING = config.XSD_STRING
 
 
 def term_of(term: Any) -> Term:
@@ -50,7 +51,7 @@ def term_of(term: Any) -> Term:
 def oxigraph_term(t: Term) -> Any:
     """A plain tuple as the pyoxigraph term it stands for (the inverse of ``term_of``).
 
-    >>> oxigraph_term(("literal", "3", None, XSD + "integer"))
+    >>> oxigraph_term(("literal", "3", None, "http://www.w3.org/2001/XMLSchema#integer"))
     <Literal value=3 datatype=<NamedNode value=http://www.w3.org/2001/XMLSchema#integer>>
     """
     import pyoxigraph as ox  # at call time, as above
@@ -171,8 +172,9 @@ def boolean_text(value: bool) -> bytes:
 # XML. (In UTF-8 the controls are single bytes that never occur inside another character.)
 NOT_XML_CHAR = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 _INSTEAD_OF_XML = {
-    "application/sparql-results+xml": "ask for JSON (Accept: application/sparql-results+json, or format=json)",
-    "application/rdf+xml": "ask for Turtle, N-Triples or JSON-LD (Accept: text/turtle, or format=turtle)",
+    formats.SPARQL_XML.media_type: f"ask for JSON (Accept: {formats.SPARQL_JSON.media_type}, or format=json)",
+    formats.RDF_XML.media_type: f"ask for Turtle, N-Triples or JSON-LD (Accept: {formats.TURTLE.media_type}, "
+                                "or format=turtle)",
 }
 
 

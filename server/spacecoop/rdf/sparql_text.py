@@ -150,6 +150,7 @@ class Facts:
     # Prefixes declared with an IRI that ends in its authority (<http://h:1>): a name after
     # them ("h:SERVICE") may be no IRI, and the engine then reads the local part as text.
     fragile_prefixes: frozenset[str] = frozenset()
+    text: str = field(default="", repr=False, compare=False)  # what was scanned (a Job checks it is its own)
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,9 @@ class _At:
 _WORK_PER_CHARACTER = 8
 
 
-# One request's text is asked about several times (protocol checks, the cache key, the
-# worker's dataset rules); scanning it once per process is enough. Callers only read Facts.
+# A request's facts are computed once where it enters the engine and travel on its Job;
+# this memo spares the scan when the same text comes again (a page's named queries, a
+# client repeating a query). Callers only read Facts.
 @functools.lru_cache(maxsize=512)
 def facts(text: str) -> Facts:
     """Scan ``text`` and collect the facts the safety rules need (read-only, memoized).
@@ -193,7 +195,7 @@ def facts(text: str) -> Facts:
     >>> facts("SELECT * { ?s <http://x/a#b> ?o }").ambiguous, facts("SELECT * { FILTER(?a<'>') }").ambiguous
     (False, True)
     """
-    out = Facts(fragile_prefixes=_fragile_prefixes(text))
+    out = Facts(fragile_prefixes=_fragile_prefixes(text), text=text)
     skipped: list[tuple[int, int]] = []  # comments and strings, for ``canonical`` (one reading only)
     pending: dict[int, _At] = {}
     queue: list[int] = []

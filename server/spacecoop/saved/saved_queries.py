@@ -22,7 +22,7 @@ from rdflib import Graph
 
 from spacecoop import config
 from spacecoop.engine.store import Answer, Engine, Job, parse_json_rows
-from spacecoop.rdf import iris
+from spacecoop.rdf import formats, iris
 from spacecoop.rdf.query_files import (
     ABSOLUTE_IRI,
     HEADER_KEYS,
@@ -30,6 +30,7 @@ from spacecoop.rdf.query_files import (
     PARAM_KEYS,
     PARAM_TYPES,
     RESERVED_PARAMS,
+    SPEX,
     Param,
     ParamError,
     QueryFileError,
@@ -44,10 +45,7 @@ from spacecoop.rdf.query_files import (
 )
 from spacecoop.rdf.results import Term, term_of
 
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
-
-__all__ = ["HEADER_KEYS", "MAX_STRING", "PARAM_KEYS", "PARAM_TYPES", "RESERVED_PARAMS", "Outcome", "Param",
+__all__ = ["HEADER_KEYS", "MAX_STRING", "PARAM_KEYS", "PARAM_TYPES", "RESERVED_PARAMS", "SPEX", "Outcome", "Param",
            "ParamError", "QueryFileError", "SavedQuery", "UnknownQuery", "answer_job", "bind", "catalogue_graph",
            "compare", "display", "expected_path", "get", "iris_in", "label_job", "load_all", "outcome", "parse",
            "pick_labels", "render_expected", "resolve", "short", "split_header", "update_expected", "validate"]
@@ -103,7 +101,7 @@ def outcome(answer: Answer) -> Outcome:
 
 
     rows = [{"subject": term_of(t.subject), "predicate": term_of(t.predicate), "object": term_of(t.object)}
-            for t in ox.parse(answer.body, format=ox.RdfFormat.N_TRIPLES)]
+            for t in ox.parse(answer.body, format=formats.N_TRIPLES.rdf_format)]
     return Outcome(answer.kind, ["subject", "predicate", "object"], rows)
 
 
@@ -113,7 +111,7 @@ def label_job(iri_list: Iterable[str]) -> Job | None:
     if not safe:
         return None
     values = " ".join(f"<{i}>" for i in safe)
-    return Job(f"SELECT ?s ?label WHERE {{ VALUES ?s {{ {values} }} ?s <{RDFS_LABEL}> ?label }}")
+    return Job(f"SELECT ?s ?label WHERE {{ VALUES ?s {{ {values} }} ?s <{config.RDFS_LABEL}> ?label }}")
 
 
 def pick_labels(rows: Iterable[Mapping[str, Term]]) -> dict[str, str]:
@@ -155,7 +153,7 @@ def short(term: Term | None, base: str | None = None) -> str:
     lexical = json.dumps(term[1], ensure_ascii=False)
     if term[2]:
         return f"{lexical}@{term[2]}"
-    if term[3] and term[3] != XSD_STRING:
+    if term[3] and term[3] != config.XSD_STRING:
         dt = iris.curie(_unbase(term[3], base), config.CANONICAL_BASE)
         return f"{lexical}^^{dt if dt != term[3] else '<' + term[3] + '>'}"
     return lexical
@@ -229,7 +227,7 @@ def _graph(result: Outcome, base: str | None) -> Graph:
             return BNode(t[1])
         if t[2]:
             return Literal(t[1], lang=t[2])
-        dt = t[3] if t[3] and t[3] != XSD_STRING else None
+        dt = t[3] if t[3] and t[3] != config.XSD_STRING else None
         return Literal(t[1], datatype=URIRef(_unbase(dt, base)) if dt else None, normalize=False)
 
     for row in result.rows:

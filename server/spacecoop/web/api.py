@@ -33,14 +33,15 @@ from fastapi.responses import HTMLResponse, Response
 
 from spacecoop import config
 from spacecoop.engine.store import Engine, QueryError
-from spacecoop.rdf import iris, results
+from spacecoop.rdf import formats, iris, results
 from spacecoop.saved import saved_queries as sq
 from spacecoop.web import conneg, pages
 
 TAG = "Saved queries"
-SELECT_TYPES = {"json": "application/sparql-results+json", "csv": "text/csv"}
-GRAPH_TYPES = {"json": "application/ld+json", "turtle": "text/turtle", "ntriples": "application/n-triples",
-               "csv": "text/csv"}
+# ``format=`` → media type: SELECT/ASK answers, and graphs (csv: one triple a row).
+SELECT_TYPES = {"json": formats.SPARQL_JSON.media_type, "csv": formats.CSV.media_type}
+GRAPH_TYPES = {"json": formats.JSON_LD.media_type, "turtle": formats.TURTLE.media_type,
+               "ntriples": formats.N_TRIPLES.media_type, "csv": formats.CSV.media_type}
 # OpenAPI schemas of the parameter types: what a generated client should send.
 PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
     "iri": {"type": "string", "format": "iri"},
@@ -90,7 +91,7 @@ async def answer(engine: Engine, query: sq.SavedQuery, values: Mapping[str, str]
     body, media = ans.body, ans.media_type
     if query.is_graph and fmt == "csv":  # a graph as a table of triples
         res = sq.outcome(ans)
-        body, media = results.to_csv(res.vars, res.rows), "text/csv"
+        body, media = results.to_csv(res.vars, res.rows), formats.CSV.media_type
     headers = {"Vary": "Accept"}
     if fmt == "csv":
         headers["Content-Disposition"] = f'inline; filename="{query.name}.csv"'
@@ -190,18 +191,18 @@ def _answer_schemas(query: sq.SavedQuery) -> dict[str, dict[str, Any]]:
     """Each answer format's schema: the columns by name for a table, the boolean for ASK."""
     if query.is_graph:
         header = ",".join(TRIPLE_COLUMNS)
-        return {"application/ld+json": {"type": "object", "description": "a JSON-LD document (its @context "
-                                        "is /context.jsonld)"},
-                "text/turtle": {"type": "string"}, "application/n-triples": {"type": "string"},
-                "text/csv": {"type": "string", "description": f"one triple a row, under the header `{header}`"}}
+        return {GRAPH_TYPES["json"]: {"type": "object", "description": "a JSON-LD document (its @context "
+                                      "is /context.jsonld)"},
+                GRAPH_TYPES["turtle"]: {"type": "string"}, GRAPH_TYPES["ntriples"]: {"type": "string"},
+                GRAPH_TYPES["csv"]: {"type": "string", "description": f"one triple a row, under the header `{header}`"}}
     if query.form == "ASK":
-        return {"application/sparql-results+json": {
+        return {SELECT_TYPES["json"]: {
                     "type": "object", "required": ["boolean"],
                     "properties": {"head": {"type": "object"}, "boolean": {"type": "boolean"}}},
-                "text/csv": {"type": "string", "description": "the header `_askResult`, then true or false"}}
-    return {"application/sparql-results+json": select_schema(query.columns),
-            "text/csv": {"type": "string", "description": f"one row per answer under the header "
-                                                          f"`{','.join(query.columns)}`"}}
+                SELECT_TYPES["csv"]: {"type": "string", "description": "the header `_askResult`, then true or false"}}
+    return {SELECT_TYPES["json"]: select_schema(query.columns),
+            SELECT_TYPES["csv"]: {"type": "string", "description": f"one row per answer under the header "
+                                                                  f"`{','.join(query.columns)}`"}}
 
 
 def _responses(query: sq.SavedQuery) -> dict[int | str, dict[str, Any]]:
@@ -226,7 +227,7 @@ def _cell(term: sq.Term | None, labels: Mapping[str, str], base: str) -> dict[st
                 "href": iris.href(term[1], base)}
     if term[0] == "bnode":
         return {"type": "bnode", "value": term[1], "label": "_:" + term[1]}
-    dt = term[3] if term[3] and term[3] != sq.XSD_STRING else None
+    dt = term[3] if term[3] and term[3] != config.XSD_STRING else None
     return {"type": "literal", "value": term[1], "lang": term[2],
             "datatype": iris.curie(dt, base) if dt else None}
 

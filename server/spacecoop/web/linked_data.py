@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import hashlib
 import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -31,30 +30,27 @@ from spacecoop import config
 from spacecoop.engine.store import Engine, Job, QueryError
 from spacecoop.linked import describe, dump_files, exports, void
 from spacecoop.linked.void import Statistics as VoidStatistics  # the class has a method named void
-from spacecoop.rdf import iris, jsonld
-from spacecoop.web import middleware, pages, sparql
+from spacecoop.rdf import formats, iris, jsonld
+from spacecoop.web import etags, pages, sparql
 from spacecoop.web.conneg import negotiate
 
 if TYPE_CHECKING:  # the drawing code is imported when a mission page is drawn
     from spacecoop.pictures import InlinePicture
 
-# ext → (media type, engine graph format or None when we serialise ourselves)
+HTML, PAGE_JSON = describe.PAGE_TYPES["html"], describe.PAGE_TYPES["json"]
+# The RDF variants of a document (their media types: the formats table), in the order pages list them.
+RDF_VARIANTS = (formats.TURTLE, formats.JSON_LD, formats.N_TRIPLES, formats.RDF_XML)
+# ext → (media type, engine graph format or None when we serialise ourselves: pages, JSON-LD)
 VARIANTS: dict[str, tuple[str, str | None]] = {
-    "html": ("text/html", None),
-    "ttl": ("text/turtle", "turtle"),
-    "jsonld": (jsonld.MEDIA_TYPE, None),
-    "nt": ("application/n-triples", "ntriples"),
-    "rdf": ("application/rdf+xml", "rdfxml"),
-    "json": ("application/json", None),
+    "html": (HTML, None),
+    **{f.extension: (f.media_type, None if f is formats.JSON_LD else f.name) for f in RDF_VARIANTS},
+    "json": (PAGE_JSON, None),
 }
 # What conneg offers, in the server's order of preference for ties (and for */*).
 OFFERS: tuple[tuple[str, str], ...] = (
-    ("text/html", "html"), ("application/xhtml+xml", "html"), ("text/turtle", "ttl"),
-    (jsonld.MEDIA_TYPE, "jsonld"), ("application/n-triples", "nt"), ("application/rdf+xml", "rdf"),
-    ("application/json", "json"),
+    (HTML, "html"), ("application/xhtml+xml", "html"), *((f.media_type, f.extension) for f in RDF_VARIANTS),
+    (PAGE_JSON, "json"),
 )
-FORMAT_ALIASES = {"turtle": "ttl", "ntriples": "nt", "n-triples": "nt", "json-ld": "jsonld",
-                  "rdfxml": "rdf", "xml": "rdf", "rdf/xml": "rdf", **{k: k for k in VARIANTS}}
 PAGE_CACHE = "public, max-age=300"
 DUMP_CACHE = "public, max-age=3600"
 CONTEXT_CACHE = "public, max-age=86400"
@@ -79,9 +75,22 @@ def choose_variant(request: Request, ext: str | None) -> str | None:
         return ext
     fmt = request.query_params.get("format")
     if fmt:
-        return FORMAT_ALIASES.get(fmt.lower())
+        return variant_named(fmt)
     media = negotiate(request.headers.get("accept"), [m for m, _ in OFFERS])
     return dict(OFFERS)[media] if media else None
+
+
+def variant_named(name: str) -> str | None:
+    """The variant ``?format=`` names: a variant's extension, or a name of its RDF format.
+
+    >>> variant_named("json"), variant_named("Turtle"), variant_named("rdf/xml"), variant_named("csv")
+    ('json', 'ttl', 'rdf', None)
+    """
+    wanted = name.lower()
+    if wanted in VARIANTS:
+        return wanted
+    found = formats.by_name(wanted, RDF_VARIANTS)
+    return found.extension if found else None
 
 
 def link_header(path: str, exts: tuple[str, ...] = tuple(VARIANTS)) -> str:
@@ -93,20 +102,10 @@ def link_header(path: str, exts: tuple[str, ...] = tuple(VARIANTS)) -> str:
     return ", ".join(f'<{path}.{e}>; rel="alternate"; type="{VARIANTS[e][0]}"' for e in exts)
 
 
-def etag_for(*parts: str) -> str:
-    return '"' + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32] + '"'
-
-
-def not_modified(request: Request, etag: str) -> bool:
-    """True when the client's ``If-None-Match`` already names this ``etag`` (of an existing representation)."""
-    inm = request.headers.get("if-none-match")
-    return inm is not None and middleware.etag_match(inm.encode("latin-1"), etag, exists=True)
-
-
 def cached(request: Request, etag: str, make: Callable[[], Response], cache_control: str) -> Response:
     """``304`` for a matching ``If-None-Match``, else the response, with validators set."""
     headers = {"ETag": etag, "Cache-Control": cache_control}
-    if not_modified(request, etag):
+    if etags.not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     response = make()
     response.headers.update(headers)
@@ -171,7 +170,7 @@ class LinkedData:
     def jsonld_response(self, doc: dict[str, Any]) -> Response:
         """A JSON-LD document, with its context also named in a ``Link`` header (for clients
         that read the body as plain JSON)."""
-        return Response(jsonld.dumps(doc), media_type=jsonld.MEDIA_TYPE,
+        return Response(jsonld.dumps(doc), media_type=formats.JSON_LD.media_type,
                         headers={"Link": jsonld.context_link(self.context_url)})
 
     def public_url(self, request: Request) -> str:
@@ -192,8 +191,8 @@ class LinkedData:
         variant = choose_variant(request, ext)
         if variant is None:
             return self._not_acceptable(path)
-        etag = etag_for(self.engine.version, path, variant)
-        if not_modified(request, etag):
+        etag = etags.strong(self.engine.version, path, variant)
+        if etags.not_modified(request, etag):
             response = Response(status_code=304)
         else:
             response = await render(variant)
@@ -446,24 +445,26 @@ class LinkedData:
         dump = got
         disposition = "attachment" if name.endswith(".gz") else "inline"
         headers = {"Content-Disposition": f'{disposition}; filename="{dump.name}"', "Access-Control-Allow-Origin": "*"}
-        if dump.media_type == jsonld.MEDIA_TYPE:
+        if dump.media_type == formats.JSON_LD.media_type:
             headers["Link"] = jsonld.context_link(self.context_url)
+
+        tag = etags.from_digest(dump.digest)
 
         def make() -> Response:
             # From disk, in chunks (and byte ranges): a dump may be far larger than memory allows.
-            return FileResponse(dump.path, media_type=dump.media_type, headers={**headers, "ETag": dump.etag},
+            return FileResponse(dump.path, media_type=dump.media_type, headers={**headers, "ETag": tag},
                                 stat_result=os.stat(dump.path))
 
-        return cached(request, dump.etag, make, DUMP_CACHE)
+        return cached(request, tag, make, DUMP_CACHE)
 
     async def context(self, request: Request) -> Response:
         body = jsonld.format_context(jsonld.context(self.base)).encode("utf-8")
 
         def make() -> Response:
             # Browser-side JSON-LD processors fetch contexts cross-origin.
-            return Response(body, media_type=jsonld.MEDIA_TYPE, headers={"Access-Control-Allow-Origin": "*"})
+            return Response(body, media_type=formats.JSON_LD.media_type, headers={"Access-Control-Allow-Origin": "*"})
 
-        return cached(request, etag_for(body.decode("utf-8")), make, CONTEXT_CACHE)
+        return cached(request, etags.strong(body), make, CONTEXT_CACHE)
 
     async def void(self, request: Request) -> Response:
         """The VoID + DCAT description: Turtle unless the client prefers another form."""
@@ -479,17 +480,17 @@ class LinkedData:
         graph = void.build_graph(stats, public, [_dump_info(public, n, d) for n, d in files], self.base)
         ext = next((e for e, (m, _) in VARIANTS.items() if m == media), "ttl")
         headers = {"Vary": "Accept", "Content-Location": f"{void.PATH}?format={ext}"}
-        if media not in ("text/html", "application/json"):
+        if media not in (HTML, PAGE_JSON):
             body = await asyncio.to_thread(void.serialize, graph, media, self.base, self.context_url)
-            if media == jsonld.MEDIA_TYPE:
+            if media == formats.JSON_LD.media_type:
                 headers["Link"] = jsonld.context_link(self.context_url)
             return Response(body, media_type=media, headers=headers)
         vocab = await self.vocabulary()
         data = void.summary(stats, vocab.label, self.base) | {
-            "turtle": void.serialize(graph, "text/turtle", self.base).decode("utf-8"),
+            "turtle": void.serialize(graph, formats.TURTLE.media_type, self.base).decode("utf-8"),
             "dumps": [{"href": "/dumps/" + n, "name": n, "size": d.size if d else None} for n, d in files],
             "sparql": "/sparql"}
-        if media == "application/json":
+        if media == PAGE_JSON:
             return Response(orjson.dumps(data), media_type=media, headers=headers)
         return HTMLResponse(pages.render("void.html", request=request, title="Dataset description", **data),
                             headers=headers)
@@ -517,15 +518,14 @@ class LinkedData:
 
 DUMP_RETRY = 5  # seconds a client is asked to wait for a dump being built (Retry-After)
 
-VOID_OFFERS = ("text/turtle", "text/html", jsonld.MEDIA_TYPE, "application/n-triples", "application/rdf+xml",
-               "application/json")
+VOID_OFFERS = (formats.TURTLE.media_type, HTML, *(f.media_type for f in void.RDF_FORMATS[1:]), PAGE_JSON)
 
 
 def _void_media(request: Request) -> str | None:
     """The media type to describe the dataset in: ``?format=``, else ``Accept`` (Turtle first)."""
     fmt = request.query_params.get("format")
     if fmt:
-        ext = FORMAT_ALIASES.get(fmt.lower())
+        ext = variant_named(fmt)
         return VARIANTS[ext][0] if ext else None
     return negotiate(request.headers.get("accept"), list(VOID_OFFERS))
 
@@ -553,7 +553,8 @@ def _dump_view(d: dump_files.Dump) -> dict[str, Any]:
     fmt, frame, gz = exports.parse_dump_name(d.name) or ("ttl", None, False)
     title = f"framed JSON-LD: {frame}" if frame else exports.FORMATS[fmt].title
     return {"name": d.name, "href": f"/dumps/{d.name}", "media_type": d.media_type, "size": d.size,
-            "etag": d.etag, "title": title + (", gzipped" if gz else ""), "gzipped": gz, "frame": frame}
+            "etag": etags.from_digest(d.digest), "title": title + (", gzipped" if gz else ""), "gzipped": gz,
+            "frame": frame}
 
 
 def _ontology_schema(data: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ A route opts out of caching by setting its own ``ETag`` or ``Cache-Control``.
 
 from __future__ import annotations
 
-import hashlib
 import http
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,6 +30,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from spacecoop import config
+from spacecoop.web import etags
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,23 +70,6 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def etag_match(if_none_match: bytes, tag: str, exists: bool) -> bool:
-    """``If-None-Match`` against ``tag`` (RFC 9110 §13.1.2, weak comparison: ``W/"x"``
-    matches ``"x"``). ``*`` matches only a representation known to ``exist``.
-
-    >>> etag_match(b'W/"a", "b"', '"a"', exists=False), etag_match(b"*", '"a"', exists=False)
-    (True, False)
-    >>> etag_match(b"*", '"a"', exists=True)
-    True
-    """
-    wanted = tag.removeprefix("W/")
-    for candidate in if_none_match.decode("latin-1").split(","):
-        candidate = candidate.strip()
-        if (candidate == "*" and exists) or candidate.removeprefix("W/") == wanted:
-            return True
-    return False
-
-
 def request_tag(scope: Scope, version: str) -> str | None:
     """The validator a 200 GET answer to this request carries (None for other methods).
 
@@ -100,12 +83,7 @@ def request_tag(scope: Scope, version: str) -> str | None:
     memo = scope.get(_TAG_MEMO)
     if memo is not None and memo[0] == key:
         return str(memo[1])
-    digest = hashlib.sha256(version.encode())
-    digest.update(b"\0" + key[1].encode("utf-8", "surrogateescape"))
-    digest.update(b"\0" + key[2])
-    for name in VARY_HEADERS:
-        digest.update(b"\0" + (header(scope, name) or b""))
-    tag = f'W/"{digest.hexdigest()[:24]}"'
+    tag = etags.weak(*key, *(header(scope, name) or b"" for name in VARY_HEADERS))
     scope[_TAG_MEMO] = (key, tag)
     return tag
 
@@ -141,10 +119,10 @@ class GuardMiddleware:
         inm = header(scope, b"if-none-match")
         # Before the route runs, only a named tag can match: "*" asks whether the resource
         # has a representation at all, which the route's answer (200 or not) tells.
-        if tag and inm and etag_match(inm, tag, exists=False):
+        if tag and inm and etags.matches(inm, tag, exists=False):
             await self._send_not_modified(send, tag)
             return
-        wildcard = bool(tag and inm and etag_match(inm, tag, exists=True))
+        wildcard = bool(tag and inm and etags.matches(inm, tag, exists=True))
         started = exceeded = replaced = False
         received = 0
         # A copy: the server reads the method from its own scope to know it must send no body.
@@ -263,5 +241,5 @@ def _engine_version(app: FastAPI) -> Callable[[], str]:
     return version
 
 
-__all__ = ["CACHE_CONTROL", "CORS_OPTIONS", "GuardMiddleware", "error_body", "etag_match", "header", "install",
+__all__ = ["CACHE_CONTROL", "CORS_OPTIONS", "GuardMiddleware", "error_body", "header", "install",
            "request_tag", "wrap"]

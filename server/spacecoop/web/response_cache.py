@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from spacecoop.engine.cache import BoundedCache
-from spacecoop.web.middleware import ASGIApp, Message, Receive, Scope, Send, etag_match, header, request_tag
+from spacecoop.web import etags
+from spacecoop.web.middleware import ASGIApp, Message, Receive, Scope, Send, header, request_tag
 
 MAX_ENTRY_BYTES = 1 << 20
 
@@ -50,7 +51,7 @@ class ResponseCache:
             await self.app(scope, receive, recorder)
             return
         inm = header(scope, b"if-none-match")
-        if inm and etag_match(inm, tag, exists=True):  # a cached 200: the representation exists
+        if inm and etags.matches(inm, tag, exists=True):  # a cached 200: the representation exists
             headers = [(k, v) for k, v in hit.headers if k not in (b"content-length", b"content-type")]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})

@@ -35,16 +35,16 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from rdflib import RDF, RDFS, BNode, Dataset, Graph, Literal, URIRef
-from rdflib.namespace import DCTERMS, VOID
+from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib_endpoint.sparql_router import SparqlRouter
-from rdflib_endpoint.utils import FORMATS
 
 from spacecoop import __version__, config
+from spacecoop.config import DCTERMS, RDF, RDFS, VOID
 from spacecoop.engine import query_rules
 from spacecoop.engine.query_rules import READ_ONLY
 from spacecoop.engine.store import ENDPOINT_PATH, Engine, Job, QueryError, TryAgain
 from spacecoop.linked import void
+from spacecoop.rdf import formats
 from spacecoop.rdf.sparql_text import QUERY_FORMS
 from spacecoop.saved import saved_queries
 from spacecoop.web import conneg, middleware, pages
@@ -59,50 +59,38 @@ DESCRIPTION = ("Read-only SPARQL 1.1 endpoint over the SpaceCoop KG, a linked-da
 ALLOW = "GET, HEAD, POST, OPTIONS"
 
 # Offered media types → engine format, in the server's order of preference (the first
-# one answers "*/*"). Aliases that clients commonly send are served under their name.
-RESULT_OFFERS: dict[str, str] = {
-    "application/sparql-results+json": "json",
-    "application/sparql-results+xml": "xml",
-    "text/csv": "csv",
-    "text/tab-separated-values": "tsv",
-    "application/json": "json",
-    "application/xml": "xml",
-    "text/xml": "xml",
-}
-GRAPH_OFFERS: dict[str, str] = {
-    "text/turtle": "turtle",
-    "application/n-triples": "ntriples",
-    "application/ld+json": "jsonld",
-    "application/rdf+xml": "rdfxml",
-    "application/n-quads": "nquads",
-    "application/trig": "trig",
-    "application/x-turtle": "turtle",
-    "text/n3": "turtle",  # Turtle is valid N3
-    "text/plain": "ntriples",
-    "application/json": "jsonld",
-    "application/xml": "rdfxml",
-    "text/xml": "rdfxml",
-}
-CANONICAL = {fmt: media for offers in (RESULT_OFFERS, GRAPH_OFFERS) for media, fmt in reversed(offers.items())}
+# one answers "*/*"): each answer format's own media type, then the aliases clients
+# commonly send for it (formats table), which are served under their name.
+SERVED_AS = {"text/n3": formats.TURTLE}  # Turtle is valid N3 (the engine writes no N3)
+
+
+def _offers(answers: Sequence[formats.Format]) -> dict[str, str]:
+    aliases = {f: [*f.aliases, *(m for m, g in SERVED_AS.items() if g is f)] for f in answers}
+    return {**{f.media_type: f.name for f in answers}, **{m: f.name for f in answers for m in aliases[f]}}
+
+
+def _format_names(results: Sequence[formats.Format],
+                  graphs: Sequence[formats.Format]) -> dict[str, tuple[str | None, str | None]]:
+    def engine_name(name: str, family: Sequence[formats.Format]) -> str | None:
+        found = formats.by_name(name, family)
+        return found.name if found else None
+
+    names = dict.fromkeys(n for f in (*results, *graphs) for n in f.short_names)
+    return {n: (engine_name(n, results), engine_name(n, graphs)) for n in names}
+
+
+GRAPH_ANSWERS = tuple(formats.GRAPH_ANSWERS.values())
+RESULT_OFFERS: dict[str, str] = _offers(formats.RESULT_FORMATS)
+GRAPH_OFFERS: dict[str, str] = _offers(GRAPH_ANSWERS)
 # Short names for ``format=``: (results format, graph format); None where it makes no sense.
-FORMAT_NAMES: dict[str, tuple[str | None, str | None]] = {
-    "json": ("json", "jsonld"), "xml": ("xml", "rdfxml"), "csv": ("csv", None), "tsv": ("tsv", None),
-    "turtle": (None, "turtle"), "ttl": (None, "turtle"), "ntriples": (None, "ntriples"),
-    "nt": (None, "ntriples"), "n-triples": (None, "ntriples"), "jsonld": (None, "jsonld"),
-    "json-ld": (None, "jsonld"), "rdfxml": (None, "rdfxml"), "rdf": (None, "rdfxml"),
-    "nquads": (None, "nquads"), "nq": (None, "nquads"), "trig": (None, "trig"),
-}
+FORMAT_NAMES = _format_names(formats.RESULT_FORMATS, GRAPH_ANSWERS)
+# The Service Description: in these RDF formats, by media type (rdflib writes it).
+SD_FORMATS = (formats.TURTLE, formats.JSON_LD, formats.RDF_XML, formats.N_TRIPLES)
 SD_OFFERS: dict[str, str] = {
-    "text/turtle": "turtle",
-    "application/ld+json": "json-ld",
-    "application/rdf+xml": "xml",
-    "application/n-triples": "nt",
-    "application/json": "json-ld",
-    "application/xml": "xml",
+    **{f.media_type: f.rdflib for f in SD_FORMATS},
+    "application/json": formats.JSON_LD.rdflib,
+    "application/xml": formats.RDF_XML.rdflib,
 }
-# Names in http://www.w3.org/ns/formats/ (note the hyphens: "N_Triples" is not one of them).
-RESULT_FORMAT_IRIS = ("SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
-                      "Turtle", "N-Triples", "JSON-LD", "RDF_XML", "N-Quads", "TriG")
 EDITOR = "text/html"
 POST_TYPES = ("application/sparql-query", "application/x-www-form-urlencoded")
 _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^<>\"{}|^`\\\x00-\x20]*\Z")
@@ -269,7 +257,7 @@ class Choice:
     @property
     def canonical(self) -> str:
         """The engine's media type for the chosen format."""
-        return CANONICAL[self.graph_format if self.graph else self.result_format]
+        return _answer_format(self.graph_format if self.graph else self.result_format, self.graph).media_type
 
 
 # Clients send the same few Accept headers again and again: decide once per header.
@@ -308,7 +296,11 @@ def _format_param_media(value: str, graph: bool, offers: dict[str, str]) -> str:
         kinds = "CONSTRUCT/DESCRIBE" if graph else "SELECT/ASK"
         raise ProtocolError(406, f"format {value!r} does not apply to {kinds} answers; use one of "
                                  + ", ".join(offers))
-    return CANONICAL[fmt]
+    return _answer_format(fmt, graph).media_type
+
+
+def _answer_format(name: str, graph: bool) -> formats.Format:
+    return (formats.GRAPH_ANSWERS if graph else formats.RESULT_ANSWERS)[name]
 
 
 # ===================================================================================
@@ -415,8 +407,9 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         form = seen.form if seen.form in QUERY_FORMS else ""
         choice = choose_format(form, request.headers.get("accept"), req.format)
         # Relative IRIs resolve against the endpoint's URL, as its Service Description names it.
+        # The job carries the facts just checked: the engine reads them instead of scanning again.
         job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs,
-                  base_iri=_public(request, self.engine.settings) + PATH)
+                  base_iri=_public(request, self.engine.settings) + PATH, facts=seen)
         answer = await self.engine.run(job)
         # The body is in the chosen format unless the engine found another query form than
         # the tokenizer did: then label what was really sent.
@@ -480,8 +473,8 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             g.add((service, sd_ns.feature, sd_ns.BasicFederatedQuery))
             g.add((service, RDFS.comment, Literal("SERVICE may call only: "
                                                   + " ".join(self.engine.settings.service_allow_list))))
-        for fmt in RESULT_FORMAT_IRIS:
-            g.add((service, sd_ns.resultFormat, FORMATS[fmt]))
+        for fmt in (*formats.RESULT_FORMATS, *GRAPH_ANSWERS):
+            g.add((service, sd_ns.resultFormat, URIRef(fmt.iri)))
         void_page = URIRef(public + "/.well-known/void")
         g.add((service, RDFS.seeAlso, void_page))
         g.add((service, DCTERMS.title, Literal(TITLE, lang="en")))
