@@ -53,16 +53,8 @@ from rdflib.term import Node
 
 from spacecoop import config
 from spacecoop.config import RDF, RDFS, SH, SKOS, XSD
-from spacecoop.rdf.loader import (
-    UTF8_BOM,
-    LoadError,
-    Source,
-    bundled_sources,
-    check_sources,
-    load_oxigraph,
-    to_oxigraph,
-    to_rdflib,
-)
+from spacecoop.rdf.errors import LoadError
+from spacecoop.rdf.loader import UTF8_BOM, Source, bundled_sources, check_sources, load_oxigraph, to_oxigraph, to_rdflib
 from spacecoop.rdf.results import non_xml_char
 
 SEVERITIES = ("Violation", "Warning", "Info")

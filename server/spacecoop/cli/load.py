@@ -18,7 +18,8 @@ from typing import Any
 
 from spacecoop.config import SettingError, Settings, StoreSpec
 from spacecoop.engine.store_folder import Build, LoadFailed, Stamp, os_error_words
-from spacecoop.rdf.loader import LoadError, Source, bundled_sources, fingerprint, load_oxigraph, user_sources
+from spacecoop.rdf.errors import LoadError
+from spacecoop.rdf.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 
 
 class Terminated(KeyboardInterrupt):

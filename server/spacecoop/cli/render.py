@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from spacecoop import config
-from spacecoop.engine.store import Engine, QueryError
+from spacecoop.engine.query_rules import QueryError
+from spacecoop.engine.store import Engine
 from spacecoop.pictures import PictureError, graphviz, render_to_file
 from spacecoop.saved.saved_queries import QueryFileError, UnknownQuery
 

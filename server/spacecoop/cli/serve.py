@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 from spacecoop import config
 from spacecoop.engine.store import ENDPOINT_PATH, Engine
 from spacecoop.engine.store_folder import StoreRefused
-from spacecoop.rdf.loader import LoadError
+from spacecoop.rdf.errors import LoadError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

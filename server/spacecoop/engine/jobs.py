@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import orjson
 
 from spacecoop.engine.query_rules import QueryError
-from spacecoop.rdf.results import oxigraph_term
+from spacecoop.rdf.results import Term, oxigraph_term
 from spacecoop.rdf.sparql_text import Facts, facts, with_values
 
 
@@ -32,7 +32,7 @@ class Job:
     graph_format: str = "turtle"
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
-    bindings: tuple[tuple[str, tuple], ...] = ()
+    bindings: tuple[tuple[str, Term], ...] = ()
     # The IRI relative IRIs in the text resolve against (SPARQL 1.1 Query §4.1.1.1): the
     # endpoint's URL; None until ``Engine.admit`` fills in the engine's own.
     base_iri: str | None = None
@@ -111,7 +111,7 @@ def bound_query(job: Job) -> str:
         return job.query
     return with_values(job.query, tuple((k, _term_text(k, t)) for k, t in job.bindings))
 
-def _term_text(name: str, term: tuple) -> str:
+def _term_text(name: str, term: Term) -> str:
     """One binding as N-Triples, from a validated term; 400 for a value that is no RDF term.
 
     >>> _term_text("m", ("uri", "http://x/a"))

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from spacecoop import config
-from spacecoop.engine.jobs import Answer, Job, Limits, QueryError, bound_query
+from spacecoop.engine.jobs import Answer, Job, Limits, bound_query
+from spacecoop.engine.query_rules import QueryError
 from spacecoop.rdf import formats
 
 

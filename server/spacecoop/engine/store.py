@@ -54,7 +54,7 @@ from spacecoop.rdf.loader import (
     to_oxigraph,
     user_sources,
 )
-from spacecoop.rdf.results import term_of
+from spacecoop.rdf.results import Term, term_of
 from spacecoop.rdf.sparql_errors import explain
 
 T = TypeVar("T")
@@ -308,7 +308,7 @@ def more_rows_than(body: bytes, result_format: str, cap: int) -> bool:
     return sum(1 for _ in csv.reader(io.StringIO(body.decode(), newline=""))) - 1 > cap
 
 
-def _select_answer(variables: list[str], rows: list[dict[str, tuple]], job: Job, limits: Limits) -> Answer:
+def _select_answer(variables: list[str], rows: list[dict[str, Term]], job: Job, limits: Limits) -> Answer:
     body = results.SELECT_WRITERS[job.result_format](variables, rows)
     _check_size(body, limits)
     return Answer("select", formats.RESULT_ANSWERS[job.result_format].media_type, body, len(rows))
@@ -401,7 +401,7 @@ def _worker_main(sock: socket.socket, spec: BackendSpec, limits: Limits) -> None
         try:
             started = time.perf_counter()
             answer = backend.run(job, limits)
-            reply: tuple = ("ok", replace(answer, seconds=time.perf_counter() - started))
+            reply: tuple[Any, ...] = ("ok", replace(answer, seconds=time.perf_counter() - started))
         except QueryError as err:
             reply = ("error", err.status, err.message)
         except RecursionError:
@@ -767,7 +767,8 @@ class WorkerPool:
         else:
             self._release(w)
         if msg[0] == "ok":
-            return msg[1]
+            answer: Answer = msg[1]
+            return answer
         raise QueryError(msg[1], msg[2])
 
     # -- workers that stop ----------------------------------------------------------
@@ -776,7 +777,8 @@ class WorkerPool:
             if w.process.exitcode is not None:
                 break
             await asyncio.sleep(0.005)
-        return w.process.exitcode
+        status: int | None = w.process.exitcode
+        return status
 
     async def _death(self, w: _Worker) -> QueryError:
         """What to tell the client whose query's worker stopped under it (logged here, once)."""
@@ -1075,7 +1077,7 @@ class Engine:
             return servable(self._local.run(self.admit(job), self.limits))
         return asyncio.run(self.run(job))
 
-    async def select(self, query: str, **bindings: tuple) -> list[dict[str, tuple]]:
+    async def select(self, query: str, **bindings: Term) -> list[dict[str, Term]]:
         """Run a SELECT and return rows of plain terms (for pages and pictures)."""
         ans = await self.run(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
         return parse_json_rows(ans.body)
@@ -1099,12 +1101,12 @@ def _endpoint_addresses(allow_list: Sequence[str]) -> tuple[tuple[str, int], ...
         raise ValueError(f"SPACECOOP_SERVICE_ALLOW: {err}") from None
 
 
-def parse_json_rows(body: bytes) -> list[dict[str, tuple]]:
+def parse_json_rows(body: bytes) -> list[dict[str, Term]]:
     """SPARQL JSON results → rows of plain term tuples."""
     data = orjson.loads(body)
     out = []
     for b in data.get("results", {}).get("bindings", []):
-        row: dict[str, tuple] = {}
+        row: dict[str, Term] = {}
         for k, v in b.items():
             if v["type"] == "uri":
                 row[k] = ("uri", v["value"])

@@ -45,10 +45,11 @@ from typing import BinaryIO
 import orjson
 
 from spacecoop import config
-from spacecoop.engine.jobs import with_facts
-from spacecoop.engine.store import BackendSpec, Engine, Job, Limits, open_backend, parse_json_rows
+from spacecoop.engine.jobs import Job, Limits, with_facts
+from spacecoop.engine.store import BackendSpec, Engine, open_backend, parse_json_rows
 from spacecoop.linked import exports, void
 from spacecoop.rdf import jsonld
+from spacecoop.rdf.results import Term
 
 log = logging.getLogger("spacecoop")
 
@@ -186,7 +187,7 @@ def statistics(snapshot: BackendSpec, base: str) -> void.Statistics:
     backend = open_backend(snapshot)
     unbounded = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)
 
-    async def select(query: str, **bindings: tuple) -> list[dict[str, tuple]]:
+    async def select(query: str, **bindings: Term) -> list[dict[str, Term]]:
         job = with_facts(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
         return parse_json_rows(backend.run(job, unbounded).body)
 

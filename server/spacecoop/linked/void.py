@@ -18,6 +18,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from spacecoop import config
 from spacecoop.linked import describe
 from spacecoop.rdf import formats, iris, jsonld
+from spacecoop.rdf.results import Term
 
 PATH = "/.well-known/void"
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"
@@ -28,7 +29,7 @@ DESCRIPTION = ("A linked-data knowledge graph of European–Chinese space cooper
                "missions, spacecraft, instruments, launch vehicles, contributions and events, "
                "each fact traced to a quote from its source article.")
 
-Select = Callable[..., Awaitable[list[dict[str, tuple]]]]
+Select = Callable[..., Awaitable[list[dict[str, Term]]]]
 
 
 def dataset_iri(base: str = config.BASE) -> str:
@@ -63,7 +64,7 @@ class Statistics:
     vocabularies: list[str] = field(default_factory=list)
 
 
-def _int(row: dict[str, tuple], var: str) -> int:
+def _int(row: dict[str, Term], var: str) -> int:
     return int(describe.value(row.get(var)) or 0)
 
 

@@ -31,10 +31,11 @@ from spacecoop import config
 from spacecoop.engine.store import parse_json_rows
 from spacecoop.pictures import graphviz, network, style, timeline
 from spacecoop.rdf import iris
+from spacecoop.rdf.results import Term
 from spacecoop.saved import saved_queries
 
 Link = Callable[[str], str]
-Rows = list[dict[str, tuple]]
+Rows = list[dict[str, Term]]
 
 TIMELINE_QUERY = "timeline-items"
 NETWORK_QUERIES = ("network-nodes", "network-edges")

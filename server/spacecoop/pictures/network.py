@@ -17,8 +17,9 @@ from typing import Any
 
 from spacecoop.pictures import style
 from spacecoop.pictures.graphviz import Graph, HtmlLabel, html_text
+from spacecoop.rdf.results import Term
 
-Row = Mapping[str, tuple]
+Row = Mapping[str, Term]
 Link = Callable[[str], str]
 
 AGENT_KINDS = ("agency", "country", "organization")

@@ -23,8 +23,9 @@ from typing import Any
 from spacecoop.pictures import style
 from spacecoop.pictures.dates import Period, parse_period, window_text, year_fraction
 from spacecoop.pictures.graphviz import Graph, HtmlLabel, html_text
+from spacecoop.rdf.results import Term
 
-Row = Mapping[str, tuple]
+Row = Mapping[str, Term]
 Link = Callable[[str], str]
 
 # Geometry, in points (1/72 inch), the unit of neato -n2 positions.

@@ -71,7 +71,8 @@ class Format:
 
         if self.results:
             raise ValueError(f"{self.title} is a SPARQL results format, not an RDF one")
-        return getattr(ox.RdfFormat, self.oxigraph)
+        found: ox.RdfFormat = getattr(ox.RdfFormat, self.oxigraph)
+        return found
 
     @property
     def results_format(self) -> ox.QueryResultsFormat:
@@ -80,7 +81,8 @@ class Format:
 
         if not self.results:
             raise ValueError(f"{self.title} is an RDF format, not a SPARQL results format")
-        return getattr(ox.QueryResultsFormat, self.oxigraph)
+        found: ox.QueryResultsFormat = getattr(ox.QueryResultsFormat, self.oxigraph)
+        return found
 
 
 # --- the rows -----------------------------------------------------------------------------

@@ -58,7 +58,7 @@ JsonDoc = dict[str, Any]
 Loader = Callable[[str, Any], dict[str, Any]]
 
 
-class RemoteDocumentRefused(JsonLdError):
+class RemoteDocumentRefused(JsonLdError):  # type: ignore[misc]  # pyld has no type hints
     """Raised by the pinned loader for any URL but our own context."""
 
     def __init__(self, url: str) -> None:
@@ -294,7 +294,8 @@ def context_link(url: str) -> str:
 
 @functools.cache
 def _canonical_context() -> JsonDoc:
-    return json.loads(config.CONTEXT_FILE.read_text(encoding="utf-8"))
+    doc: JsonDoc = json.loads(config.CONTEXT_FILE.read_text(encoding="utf-8"))
+    return doc
 
 
 def _rebased(doc: Any, base: str) -> Any:
@@ -307,7 +308,8 @@ def _rebased(doc: Any, base: str) -> Any:
 @functools.cache
 def context(base: str = config.BASE) -> JsonDoc:
     """The context document as served for ``base`` (a copy is safe to change)."""
-    return _rebased(_canonical_context(), base)
+    doc: JsonDoc = _rebased(_canonical_context(), base)
+    return doc
 
 
 def document_loader(base: str = config.BASE, published: Iterable[str] = ()) -> Loader:
@@ -348,7 +350,8 @@ def _named(doc: JsonDoc, context: str | None) -> JsonDoc:
 def from_nquads(nquads: str, base: str = config.BASE) -> list[JsonDoc]:
     """N-Quads → expanded JSON-LD (lossless; numbers and booleans native when canonical)."""
     expanded = pyld.from_rdf(nquads, _options(base, format=formats.N_QUADS.media_type))
-    return _native_values(expanded)
+    native: list[JsonDoc] = _native_values(expanded)
+    return native
 
 
 def native(value: JsonDoc) -> JsonDoc:
@@ -439,12 +442,14 @@ def tidy(node: Any) -> Any:
 def expand(doc: Any, base: str = config.BASE, published: Iterable[str] = ()) -> list[JsonDoc]:
     """Expand any JSON-LD document (for the round-trip checks), with the pinned loader
     (``published``: see ``document_loader``)."""
-    return pyld.expand(doc, _options(base, published))
+    expanded: list[JsonDoc] = pyld.expand(doc, _options(base, published))
+    return expanded
 
 
 def to_nquads(doc: Any, base: str = config.BASE, published: Iterable[str] = ()) -> str:
     """A JSON-LD document's RDF as N-Quads, by pyld."""
-    return pyld.to_rdf(doc, _options(base, published, format=formats.N_QUADS.media_type))
+    nquads: str = pyld.to_rdf(doc, _options(base, published, format=formats.N_QUADS.media_type))
+    return nquads
 
 
 def dumps(doc: JsonDoc) -> bytes:
@@ -463,7 +468,8 @@ def load_frame(name: str, base: str = config.BASE) -> JsonDoc:
     path = FRAMES_DIR / f"{name}.json"
     if name not in frame_names():
         raise KeyError(f"no frame {name!r}; frames: {', '.join(frame_names()) or 'none'}")
-    return _rebased(json.loads(path.read_text(encoding="utf-8")), base)
+    frame_doc: JsonDoc = _rebased(json.loads(path.read_text(encoding="utf-8")), base)
+    return frame_doc
 
 
 def entity_frame(iri: str, incoming: Iterable[str], base: str = config.BASE) -> JsonDoc:

@@ -196,7 +196,8 @@ def _frame_context(frame_doc: JsonDoc, base: str) -> JsonDoc:
     """The context a framed document is compacted with: the frame's own."""
     ctx = frame_doc.get("@context", {})
     if isinstance(ctx, str):
-        return jsonld.document_loader(base)(ctx, {})["document"]["@context"]
+        loaded: JsonDoc = jsonld.document_loader(base)(ctx, {})["document"]["@context"]
+        return loaded
     if isinstance(ctx, dict):
         return ctx
     raise UnsupportedContext(f"a frame's @context must be one URL or one object, not {ctx!r}")
@@ -921,13 +922,15 @@ class Framer:
     # -- framing a root --------------------------------------------------------------------
     def frame_root(self, root: str) -> JsonDoc:
         """A root's framed node, expanded, blank node identifiers pruned as pyld prunes them."""
-        return _cleanup_preserve(self._walk(root), self.clear)
+        node: JsonDoc = _cleanup_preserve(self._walk(root), self.clear)
+        return node
 
     def _walk(self, root: str) -> JsonDoc:
         frame = self.frame[0]
         parent: list[Any] = []
         self._embed(_State(embedded=False, unique={}), root, frame, self._flags(frame), parent, None)
-        return parent[0]
+        node: JsonDoc = parent[0]
+        return node
 
     def _count_blank_nodes(self) -> None:
         # pyld drops a blank node's identifier when one output object in the whole document

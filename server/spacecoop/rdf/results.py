@@ -25,7 +25,7 @@ import orjson
 from spacecoop import config
 from spacecoop.rdf import formats
 
-Term = tuple  # ("uri", v) | ("bnode", v) | ("literal", v, lang, datatype)
+Term = tuple[Any, ...]  # ("uri", v) | ("bnode", v) | ("literal", v, lang, datatype)
 Row = dict[str, Term]
 XSD_STRING = config.XSD_STRING
 
@@ -123,7 +123,7 @@ def boolean_xml(value: bool) -> bytes:
 def _csv_field(t: Term | None) -> str:
     if t is None:
         return ""
-    value = t[1] if t[0] != "bnode" else "_:" + t[1]
+    value: str = t[1] if t[0] != "bnode" else "_:" + t[1]
     if any(c in value for c in '",\r\n'):
         return '"' + value.replace('"', '""') + '"'
     return value

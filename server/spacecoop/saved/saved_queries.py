@@ -21,7 +21,8 @@ from typing import Any
 from rdflib import Graph
 
 from spacecoop import config
-from spacecoop.engine.store import Answer, Engine, Job, parse_json_rows
+from spacecoop.engine.jobs import Answer, Job
+from spacecoop.engine.store import Engine, parse_json_rows
 from spacecoop.rdf import formats, iris
 from spacecoop.rdf.query_files import (
     ABSOLUTE_IRI,
@@ -170,8 +171,8 @@ def display(term: Term | None, labels: Mapping[str, str], base: str | None = Non
     if term[0] == "uri":
         return labels.get(term[1]) or short(term, base)
     if term[0] == "bnode":
-        return "_:" + term[1]
-    return term[1] + (f" @{term[2]}" if term[2] and not term[2].startswith("en") else "")
+        return "_:" + str(term[1])
+    return str(term[1]) + (f" @{term[2]}" if term[2] and not term[2].startswith("en") else "")
 
 
 # =====================================================================================

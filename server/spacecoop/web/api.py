@@ -32,8 +32,10 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
 from spacecoop import config
-from spacecoop.engine.store import Engine, QueryError
+from spacecoop.engine.query_rules import QueryError
+from spacecoop.engine.store import Engine
 from spacecoop.rdf import formats, iris, results
+from spacecoop.rdf.results import Term
 from spacecoop.saved import saved_queries as sq
 from spacecoop.web import conneg, pages
 
@@ -218,7 +220,7 @@ def _responses(query: sq.SavedQuery) -> dict[int | str, dict[str, Any]]:
 # ---------------------------------------------------------------------------------------
 # Pages
 # ---------------------------------------------------------------------------------------
-def _cell(term: sq.Term | None, labels: Mapping[str, str], base: str) -> dict[str, Any] | None:
+def _cell(term: Term | None, labels: Mapping[str, str], base: str) -> dict[str, Any] | None:
     """A term as the page shows it: the label of an IRI with a link, or a literal's text."""
     if term is None:
         return None

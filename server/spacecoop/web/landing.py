@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from spacecoop.engine.store import Engine, QueryError
+from spacecoop.engine.query_rules import QueryError
+from spacecoop.engine.store import Engine
 from spacecoop.web import pages
 
 TITLE = "SpaceCoop KG"

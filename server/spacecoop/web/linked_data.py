@@ -27,10 +27,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from spacecoop import config
-from spacecoop.engine.store import Engine, Job, QueryError
+from spacecoop.engine.jobs import Job
+from spacecoop.engine.query_rules import QueryError
+from spacecoop.engine.store import Engine
 from spacecoop.linked import describe, dump_files, exports, void
 from spacecoop.linked.void import Statistics as VoidStatistics  # the class has a method named void
 from spacecoop.rdf import formats, iris, jsonld
+from spacecoop.rdf.results import Term
 from spacecoop.web import etags, pages, sparql
 from spacecoop.web.conneg import negotiate
 
@@ -135,12 +138,12 @@ class LinkedData:
         return self.engine.settings.base
 
     # -- engine helpers ---------------------------------------------------------------
-    async def graph(self, query: str, graph_format: str, **bindings: tuple) -> bytes:
+    async def graph(self, query: str, graph_format: str, **bindings: Term) -> bytes:
         job = Job(describe.for_base(query, self.base), graph_format=graph_format,
                   bindings=tuple(sorted(bindings.items())))
         return (await self.engine.run(job)).body
 
-    async def select(self, query: str, **bindings: tuple) -> list[dict[str, tuple]]:
+    async def select(self, query: str, **bindings: Term) -> list[dict[str, Term]]:
         return await self.engine.select(describe.for_base(query, self.base), **bindings)
 
     async def exists(self, iri: str) -> bool:
@@ -272,11 +275,11 @@ class LinkedData:
         return await self._negotiated(request, path, ext,
                                       lambda variant: self._graph_variant(request, binding, variant))
 
-    async def _graph_exists(self, binding: dict[str, tuple]) -> bool:
+    async def _graph_exists(self, binding: dict[str, Term]) -> bool:
         answer = await self.engine.run(Job(describe.GRAPH_EXISTS, bindings=tuple(binding.items())))
         return bool(orjson.loads(answer.body).get("boolean"))
 
-    async def _graph_variant(self, request: Request, binding: dict[str, tuple], variant: str) -> Response:
+    async def _graph_variant(self, request: Request, binding: dict[str, Term], variant: str) -> Response:
         media, graph_format = VARIANTS[variant]
         if variant not in ("html", "json"):
             nt = await self.graph(describe.GRAPH_TRIPLES, "ntriples", **binding)

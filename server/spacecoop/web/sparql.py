@@ -41,8 +41,9 @@ from rdflib_endpoint.sparql_router import SparqlRouter
 from spacecoop import __version__, config
 from spacecoop.config import DCTERMS, RDF, RDFS, VOID
 from spacecoop.engine import query_rules
-from spacecoop.engine.query_rules import READ_ONLY
-from spacecoop.engine.store import ENDPOINT_PATH, Engine, Job, QueryError, TryAgain
+from spacecoop.engine.jobs import Job
+from spacecoop.engine.query_rules import READ_ONLY, QueryError
+from spacecoop.engine.store import ENDPOINT_PATH, Engine, TryAgain
 from spacecoop.linked import void
 from spacecoop.rdf import formats
 from spacecoop.rdf.sparql_text import QUERY_FORMS
