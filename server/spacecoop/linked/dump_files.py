@@ -191,7 +191,13 @@ def statistics(snapshot: BackendSpec, base: str) -> void.Statistics:
         job = with_facts(Job(query, "json", bindings=tuple(sorted(bindings.items()))))
         return parse_json_rows(backend.run(job, unbounded).body)
 
-    return asyncio.run(void.statistics(select, base))
+    # Not asyncio.run: it takes over SIGINT to cancel the coroutine, and one that never
+    # suspends (as here) finishes regardless, so Ctrl-C during `spacecoop load` was lost.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(void.statistics(select, base))
+    finally:
+        loop.close()
 
 
 def build(snapshot: BackendSpec, folder: Path, manifest: Manifest, names: list[str] | None = None,
