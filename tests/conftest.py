@@ -1,11 +1,20 @@
-"""Shared fixtures: the loaded graph, a local engine, and a real uvicorn server.
+"""Shared fixtures: the loaded graph, a local engine, the app in this process, and a real server.
 
-The server fixture starts ``python -m spacecoop serve`` as a subprocess on a free
-loopback port, exactly as a user would, and waits until it answers.
+``client`` and ``base_url`` are the app as ``spacecoop serve`` runs it (``asgi_app``: the
+SPARQL front door, the response cache, the middleware, real query worker processes),
+started with its lifespan in this process and reached without a socket: the protocol,
+API, page and linked-data tests use it. ``server`` (and ``live_url``) starts
+``python -m spacecoop serve`` as a subprocess on a free loopback port, exactly as a user
+would, for the tests where the process matters (isolation, time limits, safety, start-up,
+what uvicorn or a socket adds, consumers that need a URL, the real browser). Every test
+that starts or uses a live server is marked ``live`` (browser tests also ``browser``), so
+that ``pytest -m "not live"`` starts none: a live server started from a test without the
+mark is an error, and so is a test taking a live or browser fixture without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -16,10 +25,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from spacecoop import config
 from spacecoop.engine.store import Engine
 from spacecoop.rdf.loader import load_dataset
+from spacecoop.web.app import asgi_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -27,6 +38,18 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
+
+
+# The origin of the in-process app: TestClient's own, given to the app as its public URL
+# (as ``spacecoop serve`` gives its listening address), so links and contexts name it.
+IN_PROCESS_URL = "http://testserver"
+# Fixtures that start or share a live server, and the marks a test taking them must carry.
+LIVE_FIXTURES = frozenset({"server", "live_url", "rebased_server"})
+MARKED_FIXTURES = {"live": LIVE_FIXTURES, "browser": frozenset({"browser"})}
+# How often a starting server or its dump builder is asked whether it is ready (seconds).
+POLL = 0.05
+# The test being run (set by ``pytest_runtest_protocol``): a LiveServer checks its mark.
+RUNNING: list[pytest.Item] = []
 
 
 def free_port() -> int:
@@ -42,6 +65,7 @@ class LiveServer:
                  preexec: Callable[[], None] | None = None, port: int | None = None) -> None:
         """``preexec`` runs in the child before ``exec`` (e.g. to lower a resource limit);
         ``port``: one chosen beforehand (a base IRI that names the server's own address)."""
+        refuse_unmarked_live_server()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(ROOT / "tests" / f".server-{self.port}.log", "w+")  # noqa: SIM115
@@ -54,29 +78,25 @@ class LiveServer:
 
     def _wait(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited early:\n{self.log.read()}")
-            try:
-                if httpx.get(self.url + "/sparql", params={"query": "ASK {}"}, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        with httpx.Client(base_url=self.url, timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    self.log.seek(0)
+                    raise RuntimeError(f"server exited early:\n{self.log.read()}")
+                try:
+                    if client.get("/sparql", params={"query": "ASK {}"}).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(POLL)
         self.stop()
         raise RuntimeError("server did not start in time")
 
     def dumps_ready(self, timeout: float = 180) -> None:
         """Wait, as a client honouring ``Retry-After`` would, until the dumps are built
         (they are built in the background after start: until then ``/dumps/`` answers 202)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r = httpx.get(self.url + "/dumps/", headers={"Accept": "application/json"}, timeout=10)
-            if r.status_code != 202:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("the dumps were not built in time")
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            dumps_ready(client, timeout)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -88,9 +108,64 @@ class LiveServer:
         Path(self.log.name).unlink(missing_ok=True)
 
 
+def refuse_unmarked_live_server() -> None:
+    """Fail a test that starts a live server without the ``live`` mark (``-m "not live"`` must start none)."""
+    if RUNNING and RUNNING[-1].get_closest_marker("live") is None:
+        raise RuntimeError(f"{RUNNING[-1].nodeid} starts a live server: mark it @pytest.mark.live")
+
+
+def dumps_ready(client: httpx.Client, timeout: float = 180) -> None:
+    """Wait, as a client honouring ``Retry-After`` would, until the dumps are built
+    (they are built in the background after start: until then ``/dumps/`` answers 202)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/dumps/", headers={"Accept": "application/json"}).status_code != 202:
+            return
+        time.sleep(POLL)
+    raise RuntimeError("the dumps were not built in time")
+
+
+@contextlib.contextmanager
+def in_process(settings: config.Settings | None = None) -> Iterator[TestClient]:
+    """The app as ``spacecoop serve`` runs it (``asgi_app``, worker processes and all), its
+    lifespan run in this process, behind a synchronous client with no socket.
+
+    What ``serve`` adds around the app is not here: uvicorn and its headers, the HTTP
+    limits, the access log, a base path; redirects are not followed and a server error
+    is a 500, as a client of the live server sees them.
+    """
+    settings = settings or config.Settings()
+    if not settings.public_url:  # as `spacecoop serve` names its own address
+        settings = settings.with_(public_url=IN_PROCESS_URL)
+    with TestClient(asgi_app(settings), base_url=IN_PROCESS_URL, follow_redirects=False,
+                    raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def app() -> Iterator[TestClient]:
+    """The default app (bundled graph, default store) in this process, dumps built, for the whole session."""
+    with in_process() as client:
+        dumps_ready(client)
+        yield client
+
+
+@pytest.fixture(scope="session")
+def base_url(app: TestClient) -> str:
+    """The in-process app's origin (what its links, VoID and JSON-LD contexts name)."""
+    return str(app.base_url).rstrip("/")
+
+
+@pytest.fixture
+def client(app: TestClient) -> TestClient:
+    """A client of the in-process app (the session's one: cookies cleared, nothing else is kept)."""
+    app.cookies.clear()
+    return app
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
-    """The default server (bundled graph, default store), shared by the whole session."""
+    """The default live server (bundled graph, default store), shared by the whole session."""
     srv = LiveServer()
     srv.dumps_ready()
     yield srv
@@ -98,14 +173,19 @@ def server() -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def base_url(server: LiveServer) -> str:
+def live_url(server: LiveServer) -> str:
+    """The default live server's origin, on a real loopback port."""
     return server.url
 
 
-@pytest.fixture
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=30) as c:
-        yield c
+@pytest.fixture(scope="session")
+def rebased_server() -> Iterator[LiveServer]:
+    """A live server rebased to https://kg.example.org/ (``SPACECOOP_BASE`` as people write it,
+    without the slash), dumps built, shared by the session."""
+    srv = LiveServer("--workers", "2", env={"SPACECOOP_BASE": "https://kg.example.org"})
+    srv.dumps_ready()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +224,25 @@ def chromium_missing() -> str | None:
     except ImportError:
         return "Playwright is not installed (pip install -e '.[test]')"
     return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test taking a live-server or browser fixture must carry the mark that says so."""
+    for item in items:
+        taken = set(getattr(item, "fixturenames", ()))
+        for mark, fixtures in MARKED_FIXTURES.items():
+            if taken & fixtures and item.get_closest_marker(mark) is None:
+                raise pytest.UsageError(f"{item.nodeid} takes {sorted(taken & fixtures)}: mark it @pytest.mark.{mark}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Remember the test being run (its fixtures are set up and torn down meanwhile)."""
+    RUNNING.append(item)
+    try:
+        return (yield)
+    finally:
+        RUNNING.remove(item)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

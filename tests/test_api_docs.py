@@ -32,8 +32,8 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def spec(base_url: str) -> dict[str, Any]:
-    document: dict[str, Any] = httpx.get(f"{base_url}/openapi.json").json()
+def spec(app: httpx.Client) -> dict[str, Any]:
+    document: dict[str, Any] = app.get("/openapi.json").json()
     return document
 
 
@@ -135,17 +135,19 @@ def test_without_the_vendored_viewer_the_docs_page_says_so(monkeypatch: pytest.M
 
 # --- in a real browser, with every request outside our server refused ----------------------
 @pytest.fixture
-def page(browser: Browser, base_url: str) -> Any:
+def page(browser: Browser, live_url: str) -> Any:
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-GB")
     pg = context.new_page()
-    yield pg, Recorder(pg, base_url)
+    yield pg, Recorder(pg, live_url)
     context.close()
 
 
-def test_swagger_ui_renders_every_operation_offline(page: tuple[Page, Recorder], base_url: str,
+@pytest.mark.live
+@pytest.mark.browser
+def test_swagger_ui_renders_every_operation_offline(page: tuple[Page, Recorder], live_url: str,
                                                     spec: dict[str, Any]) -> None:
     pg, recorder = page
-    pg.goto(f"{base_url}/docs")
+    pg.goto(f"{live_url}/docs")
     blocks = pg.locator(".opblock")
     blocks.first.wait_for()
     assert blocks.count() == len(operations(spec))
@@ -163,9 +165,11 @@ def test_swagger_ui_renders_every_operation_offline(page: tuple[Page, Recorder],
     pg.screenshot(path=str(ARTIFACTS / "api-docs.png"))
 
 
-def test_redoc_renders_the_saved_queries_offline(page: tuple[Page, Recorder], base_url: str) -> None:
+@pytest.mark.live
+@pytest.mark.browser
+def test_redoc_renders_the_saved_queries_offline(page: tuple[Page, Recorder], live_url: str) -> None:
     pg, recorder = page
-    pg.goto(f"{base_url}/redoc")
+    pg.goto(f"{live_url}/redoc")
     pg.locator("h2", has_text=TABLES[0].title).first.wait_for()  # the operation's own section
     assert pg.locator("h2", has_text=TABLES[-1].title).count() >= 1
     assert recorder.outside == [], f"ReDoc reached outside our server: {recorder.outside}"

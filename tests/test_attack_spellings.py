@@ -22,6 +22,8 @@ from ._processes import descendants, seccomp_mode
 from .conftest import LiveServer
 from .test_sparql_safety import Listener, sparql_peer
 
+pytestmark = pytest.mark.live
+
 PREFIX = "PREFIX ex: <http://x/>\n"
 ASK = {"query": "ASK {}"}
 # A query quick enough to be remembered, then a text the old scanner took for the same query.

@@ -1,4 +1,5 @@
-"""Dumps, the published context and the VoID/DCAT description, against a real server."""
+"""Dumps, the published context and the VoID/DCAT description: answered by the app as served
+(in this process), and by live servers for what their start-up and dump builder do."""
 
 from __future__ import annotations
 
@@ -101,8 +102,8 @@ def test_context_is_published(client: httpx.Client) -> None:
 
 # --- VoID -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def void_graph(base_url: str) -> Graph:
-    r = httpx.get(base_url + "/.well-known/void", timeout=60)
+def void_graph(app: httpx.Client) -> Graph:
+    r = app.get("/.well-known/void")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/turtle")
     return Graph().parse(data=r.text, format="turtle")
 
@@ -200,6 +201,7 @@ def test_a_data_file_edited_after_start_changes_no_dump(tmp_path: Path, store: s
     assert _triples(dump) == _triples(answered)
 
 
+@pytest.mark.live
 def test_served_dumps_agree_with_sparql_after_the_file_is_edited(tmp_path: Path) -> None:
     data = tmp_path / "things.ttl"
     data.write_text(DATA.format(label="As served"))
@@ -231,6 +233,7 @@ def dump_builder(srv: LiveServer, timeout: float = 30) -> int:
     raise AssertionError("no dump builder found")
 
 
+@pytest.mark.live
 def test_while_the_dumps_are_built_requests_answer_at_once(tmp_path: Path) -> None:
     """The builder stopped (SIGSTOP) halfway: every dump and the listing answer 202 with
     Retry-After at once, VoID too (or in full once the statistics came), queries in full;
@@ -281,6 +284,7 @@ def load_store(path: Path, *extra: str, env: dict[str, str] | None = None) -> st
     return done.stdout
 
 
+@pytest.mark.live
 def test_a_loaded_store_serves_its_dumps_and_statistics_at_once(tmp_path: Path) -> None:
     """Loaded for the public URL it is served at: every dump and VoID answer 200 from the
     first request, and no builder runs; the files are those `spacecoop export` writes."""
@@ -310,6 +314,7 @@ def test_a_loaded_store_serves_its_dumps_and_statistics_at_once(tmp_path: Path) 
     assert int(counted) == len(_triples(files["spacecoop.nt"].content))
 
 
+@pytest.mark.live
 def test_a_store_loaded_for_another_address_has_its_json_ld_remade(tmp_path: Path) -> None:
     """JSON-LD names the context where clients fetch it: a store loaded without the public
     URL it is served at gives its other dumps at once and JSON-LD naming the server's context."""
@@ -326,6 +331,7 @@ def test_a_store_loaded_for_another_address_has_its_json_ld_remade(tmp_path: Pat
     assert doc.status_code == 200 and json.loads(doc.content)["@context"] == f"{srv.url}/context.jsonld"
 
 
+@pytest.mark.live
 def test_load_without_dumps_leaves_them_to_the_server(tmp_path: Path) -> None:
     said = load_store(tmp_path / "kg", "--no-dumps")
     assert "no dumps" in said and not (tmp_path / "kg" / dump_files.FOLDER).exists()

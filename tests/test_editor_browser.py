@@ -17,6 +17,8 @@ from playwright.sync_api import Browser, Page, Route
 
 from .conftest import ARTIFACTS
 
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
 QUERY = ("SELECT ?class (COUNT(?thing) AS ?things) WHERE { ?thing a ?class }\n"
          "GROUP BY ?class ORDER BY DESC(?things) LIMIT 5")
 
@@ -43,10 +45,10 @@ class Recorder:
 
 
 @pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[tuple[Page, Recorder]]:
+def page(browser: Browser, live_url: str) -> Iterator[tuple[Page, Recorder]]:
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-GB")
     pg = context.new_page()
-    recorder = Recorder(pg, base_url)
+    recorder = Recorder(pg, live_url)
     yield pg, recorder
     context.close()
 
@@ -56,9 +58,9 @@ def saved_tabs(page: Page) -> list[dict[str, str]]:
     return tabs
 
 
-def test_the_editor_runs_a_query_and_shows_rows(page: tuple[Page, Recorder], base_url: str) -> None:
+def test_the_editor_runs_a_query_and_shows_rows(page: tuple[Page, Recorder], live_url: str) -> None:
     pg, recorder = page
-    pg.goto(f"{base_url}/sparql")
+    pg.goto(f"{live_url}/sparql")
     pg.wait_for_selector(".yasqe .CodeMirror")
     tabs = saved_tabs(pg)
     assert pg.locator(".tabsList .tab").count() == len(tabs) >= 1
@@ -77,9 +79,9 @@ def test_the_editor_runs_a_query_and_shows_rows(page: tuple[Page, Recorder], bas
     pg.screenshot(path=str(ARTIFACTS / "sparql-editor.png"), full_page=True)
 
 
-def test_each_saved_query_is_a_tab(page: tuple[Page, Recorder], base_url: str) -> None:
+def test_each_saved_query_is_a_tab(page: tuple[Page, Recorder], live_url: str) -> None:
     pg, recorder = page
-    pg.goto(f"{base_url}/sparql")
+    pg.goto(f"{live_url}/sparql")
     pg.wait_for_selector(".yasqe .CodeMirror")
     tabs = saved_tabs(pg)
     if len(tabs) < 2:

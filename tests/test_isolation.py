@@ -25,6 +25,8 @@ import pytest
 from ._processes import cpu_seconds, descendants
 from .conftest import LiveServer
 
+pytestmark = pytest.mark.live
+
 CARTESIAN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 # A catastrophic-backtracking pattern on top of a cartesian product: a backtracking
 # engine (rdflib, Python's re) never finishes it, and even Oxigraph's linear-time regex

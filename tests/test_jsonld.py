@@ -396,16 +396,6 @@ def jsonld_js() -> Path:
     return modules
 
 
-@pytest.fixture(scope="module")
-def rebased_server() -> Any:
-    from .conftest import LiveServer
-
-    srv = LiveServer("--workers", "2", env={"SPACECOOP_BASE": "https://kg.example.org"})
-    srv.dumps_ready()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture(params=["default", "rebased"])
 def live(request: pytest.FixtureRequest) -> tuple[str, str]:
     """(server URL, base IRI) of the default server and of one rebased to https://kg.example.org."""

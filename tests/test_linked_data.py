@@ -1,10 +1,10 @@
-"""Dereferenceable IRIs against a real server: content negotiation, headers, extensions,
-the 404 page, the ontology, class indexes, and the HTML parsed with the standard library."""
+"""Dereferenceable IRIs on the app as served (in this process): content negotiation, headers,
+extensions, the 404 page, the ontology, class indexes, and the HTML parsed with the standard
+library; a deployment rebased with ``SPACECOOP_BASE`` on a live server."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +18,8 @@ from rdflib.namespace import RDF, RDFS
 from spacecoop import config
 from spacecoop.engine.store import Engine, Job
 from spacecoop.rdf import jsonld
+
+from .conftest import LiveServer
 
 SCR = str(config.SCR)
 SC = str(config.SC)
@@ -346,14 +348,12 @@ def test_class_list_and_unknown_class(client: httpx.Client) -> None:
 
 # --- a rebased deployment ---------------------------------------------------------------
 @pytest.fixture(scope="module")
-def rebased() -> Iterator[str]:
-    from .conftest import LiveServer
-
-    srv = LiveServer(env={"SPACECOOP_BASE": "https://kg.example.org/"})
-    yield srv.url
-    srv.stop()
+def rebased(rebased_server: LiveServer) -> str:
+    """The live server rebased to https://kg.example.org/ (the session's: test_jsonld reads it too)."""
+    return rebased_server.url
 
 
+@pytest.mark.live
 def test_rebased_server_serves_its_own_iris(rebased: str) -> None:
     base = "https://kg.example.org/"
     with httpx.Client(base_url=rebased, timeout=30) as c:

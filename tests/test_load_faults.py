@@ -66,8 +66,8 @@ def previous(tmp_path: Path) -> Path:
     return path
 
 
-def load(*files: Path, store: Path, **popen: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SPACECOOP, "load", *map(str, files), "--store", f"oxigraph:{store}"],
+def load(*files: Path, store: Path, options: tuple[str, ...] = (), **popen: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SPACECOOP, "load", *map(str, files), "--store", f"oxigraph:{store}", *options],
                           capture_output=True, text=True, timeout=300, **popen)  # type: ignore[call-overload]
 
 
@@ -174,7 +174,9 @@ def test_the_next_load_clears_what_a_killed_load_left(big: Path, big_load: tuple
     proc.kill()
     proc.wait(30)
     assert leftovers(previous), "kill -9 leaves the new folder behind"
-    done = load(big, store=previous)
+    # The next load clears them as it starts (store_folder.tidy); building the dumps, nine
+    # tenths of a load of this file, plays no part in that, so this one skips it.
+    done = load(big, store=previous, options=("--no-dumps",))
     assert done.returncode == 0, done.stderr
     assert "triples/s" in done.stdout
     assert leftovers(previous) == []

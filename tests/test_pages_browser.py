@@ -14,6 +14,8 @@ from playwright.sync_api import Browser, Page
 
 from .conftest import ARTIFACTS
 
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
 
 @pytest.fixture(params=[True, False], ids=["js", "no-js"])
 def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
@@ -25,8 +27,8 @@ def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def test_entity_page(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/resource/smile")
+def test_entity_page(page: Page, live_url: str) -> None:
+    page.goto(f"{live_url}/resource/smile")
     assert page.title().startswith("SMILE")
     h1 = page.locator("h1")
     assert h1.locator(".label-en").inner_text() == "SMILE"
@@ -40,14 +42,14 @@ def test_entity_page(page: Page, base_url: str) -> None:
     page.screenshot(path=str(ARTIFACTS / "entity-smile.png"), full_page=True)
     # Follow a relation, then an incoming link, by clicking.
     page.locator("#relations").get_by_role("link", name="Vega-C").click()
-    page.wait_for_url(f"{base_url}/resource/vega-c")
+    page.wait_for_url(f"{live_url}/resource/vega-c")
     assert page.locator("h1 .label-en").inner_text() == "Vega-C"
     page.locator("#incoming").get_by_role("link", name="SMILE").click()
-    page.wait_for_url(f"{base_url}/resource/smile")
+    page.wait_for_url(f"{live_url}/resource/smile")
 
 
-def test_class_index(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/class/Mission")
+def test_class_index(page: Page, live_url: str) -> None:
+    page.goto(f"{live_url}/class/Mission")
     rows = page.locator("table#items tbody tr")
     assert rows.count() >= 10
     table = page.locator("table#items").inner_text()
@@ -56,20 +58,20 @@ def test_class_index(page: Page, base_url: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "class-mission.png"), full_page=True)
     page.get_by_role("link", name="Chang'e 6", exact=True).click()
-    page.wait_for_url(f"{base_url}/resource/change-6")
+    page.wait_for_url(f"{live_url}/resource/change-6")
     assert page.locator("h1 .label-zh").inner_text() == "嫦娥六号"
 
 
-def test_ontology_documentation_anchor(page: Page, base_url: str) -> None:
-    page.goto(f"{base_url}/ontology#launchedOn")
+def test_ontology_documentation_anchor(page: Page, live_url: str) -> None:
+    page.goto(f"{live_url}/ontology#launchedOn")
     term = page.locator("section#launchedOn")
     assert term.is_visible()
     assert "运载火箭" in term.inner_text() and "sc:LaunchVehicle" in term.inner_text()
     assert term.bounding_box()["y"] < 900  # the browser scrolled the hash IRI's term into view
 
 
-def test_not_found_page(page: Page, base_url: str) -> None:
-    response = page.goto(f"{base_url}/resource/smiel")
+def test_not_found_page(page: Page, live_url: str) -> None:
+    response = page.goto(f"{live_url}/resource/smiel")
     assert response.status == 404
     page.get_by_role("link", name="smile", exact=True).click()
-    page.wait_for_url(f"{base_url}/resource/smile")
+    page.wait_for_url(f"{live_url}/resource/smile")

@@ -91,9 +91,8 @@ def network_svg(client: httpx.Client) -> str:
 
 
 @pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[httpx.Client]:  # module-scoped: the SVGs are fetched once
-    with httpx.Client(base_url=base_url, timeout=60) as c:
-        yield c
+def client(app: httpx.Client) -> httpx.Client:  # module-scoped: the SVGs are fetched once
+    return app
 
 
 @pytest.fixture(scope="module")

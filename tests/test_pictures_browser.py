@@ -91,11 +91,13 @@ def test_png_decoder_on_a_known_image() -> None:
 # ---------------------------------------------------------------------------------------
 # The browser
 # ---------------------------------------------------------------------------------------
+@pytest.mark.live
+@pytest.mark.browser
 @pytest.mark.parametrize("page_path", ["/timeline", "/network", "/network?mission=smile"])
-def test_screenshot_is_not_blank(browser: object, base_url: str, page_path: str) -> None:
+def test_screenshot_is_not_blank(browser: object, live_url: str, page_path: str) -> None:
     page = browser.new_page(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]
     try:
-        response = page.goto(base_url + page_path, wait_until="load")
+        response = page.goto(live_url + page_path, wait_until="load")
         assert response is not None and response.status == 200
         svg = page.locator("figure.picture svg")
         assert svg.count() == 1
@@ -113,11 +115,13 @@ def test_screenshot_is_not_blank(browser: object, base_url: str, page_path: str)
     assert ink > 0.03, f"only {ink:.1%} of the picture differs from the background"
 
 
-def test_links_work_in_the_browser(browser: object, base_url: str) -> None:
+@pytest.mark.live
+@pytest.mark.browser
+def test_links_work_in_the_browser(browser: object, live_url: str) -> None:
     """Clicking a mission in the inline SVG opens its page."""
     page = browser.new_page(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]
     try:
-        page.goto(base_url + "/network", wait_until="load")
+        page.goto(live_url + "/network", wait_until="load")
         link = page.evaluate_handle("""() => [...document.querySelectorAll('figure.picture svg a')].find(
             a => (a.getAttribute('href') || a.getAttributeNS('http://www.w3.org/1999/xlink', 'href'))
                  === '/resource/smile')""").as_element()

@@ -48,19 +48,21 @@ def test_the_link_opens_the_editor_with_the_entity_query_in_its_fragment(client:
 
 
 @pytest.fixture
-def page(browser: Browser, base_url: str) -> Iterator[tuple[Page, Recorder]]:
+def page(browser: Browser, live_url: str) -> Iterator[tuple[Page, Recorder]]:
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-GB")
     pg = context.new_page()
-    yield pg, Recorder(pg, base_url)
+    yield pg, Recorder(pg, live_url)
     context.close()
 
 
+@pytest.mark.live
+@pytest.mark.browser
 def test_clicking_query_this_shows_the_query_in_a_tab_and_its_answer(page: tuple[Page, Recorder],
-                                                                      base_url: str) -> None:
+                                                                      live_url: str) -> None:
     pg, recorder = page
-    pg.goto(f"{base_url}/resource/smile")
+    pg.goto(f"{live_url}/resource/smile")
     pg.get_by_role("link", name="Query this").click()
-    pg.wait_for_url(re.compile(re.escape(base_url) + r"/sparql#query="))
+    pg.wait_for_url(re.compile(re.escape(live_url) + r"/sparql#query="))
     pg.wait_for_function("() => window.spacecoopYasgui && window.spacecoopYasgui.getTab().getYasqe()")
     text = pg.evaluate("() => window.spacecoopYasgui.getTab().getYasqe().getValue()")
     assert text == entity_query(config.resource_iri("smile"))

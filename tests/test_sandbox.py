@@ -7,6 +7,7 @@ connection and datagram, so "refused" also means "nothing arrived".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -147,6 +148,8 @@ class Listener:
 
     def close(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # ends the accept() under way now, not at its timeout
         self._thread.join(2)
         self.sock.close()
 

@@ -30,7 +30,7 @@ from spacecoop.saved import saved_queries as sq
 from spacecoop.validate import validate
 from spacecoop.web.app import create_app
 
-from .conftest import LiveServer, free_port
+from .conftest import LiveServer, free_port, in_process
 
 # --- HEAD answers wherever GET does ---------------------------------------------------------
 # A sample for each path parameter of each route: one that exists and, where the route
@@ -74,11 +74,10 @@ URLS = get_urls()
 
 
 @pytest.fixture(scope="module")
-def uncached() -> Iterator[str]:
-    """A real server with its response cache off, so that no HEAD is answered from a cached GET."""
-    srv = LiveServer(env={"SPACECOOP_CACHE_ENTRIES": "0"})
-    yield srv.url
-    srv.stop()
+def uncached() -> Iterator[httpx.Client]:
+    """The app as served with its response cache off, so that no HEAD is answered from a cached GET."""
+    with in_process(config.Settings(cache_entries=0)) as client:
+        yield client
 
 
 def test_the_routes_named_in_the_issue_are_among_those_tried() -> None:
@@ -87,13 +86,12 @@ def test_the_routes_named_in_the_issue_are_among_those_tried() -> None:
 
 
 @pytest.mark.parametrize("url", URLS)
-def test_head_answers_as_get_does(uncached: str, url: str) -> None:
-    with httpx.Client(base_url=uncached, timeout=60) as client:
-        head = client.head(url)  # first: nothing about this URL has been asked before
-        get = client.get(url)
-        while head.status_code == 202 or get.status_code == 202:  # being built in the background
-            time.sleep(float(get.headers.get("retry-after", "1")))
-            head, get = client.head(url), client.get(url)
+def test_head_answers_as_get_does(uncached: httpx.Client, url: str) -> None:
+    head = uncached.head(url)  # first: nothing about this URL has been asked before
+    get = uncached.get(url)
+    while head.status_code == 202 or get.status_code == 202:  # being built in the background
+        time.sleep(float(get.headers.get("retry-after", "1")))
+        head, get = uncached.head(url), uncached.get(url)
     assert head.status_code == get.status_code != 405, url
     assert head.content == b""
     expected = {name: get.headers[name] for name in SAME_HEADERS if name in get.headers}
@@ -238,6 +236,7 @@ def test_load_a_file_whose_name_holds_a_space(tmp_path: Path) -> None:
     assert graphs.stdout.split() == ["g", SPACED_GRAPH], graphs.stderr
 
 
+@pytest.mark.live
 def test_serve_data_with_a_space_in_its_name_and_a_byte_order_mark(tmp_path: Path) -> None:
     labelled(tmp_path / SPACED, "Spaced")
     labelled(tmp_path / "marked.ttl", "Marked", prefix=BOM)
@@ -253,6 +252,7 @@ def test_serve_data_with_a_space_in_its_name_and_a_byte_order_mark(tmp_path: Pat
     assert label.split() == ["l", "Spaced"]
 
 
+@pytest.mark.live
 def test_the_graph_of_a_file_named_with_a_space_or_chinese_dereferences(tmp_path: Path) -> None:
     """Its IRI, percent-encoded where a path must be, answers in every variant."""
     names = {SPACED: SPACED_GRAPH, "航天 数据.ttl": config.graph_iri("航天 数据")}

@@ -1,7 +1,9 @@
-"""SPARQL 1.1 Protocol conformance of /sparql, over HTTP against a real uvicorn server.
+"""SPARQL 1.1 Protocol conformance of /sparql.
 
-Every test talks to the ``server`` fixture (``python -m spacecoop serve`` on a loopback
-port) with real clients: httpx, SPARQLWrapper and rdflib's ``SPARQLStore``. The data is
+The protocol's requests and answers are tried on the app as served (the ``client``
+fixture: ``asgi_app`` with its worker processes, in this process, over httpx); the real
+clients that open their own connections, SPARQLWrapper and rdflib's ``SPARQLStore``,
+talk to ``python -m spacecoop serve`` on a loopback port (``live_endpoint``). The data is
 being written concurrently, so the tests ask generic questions (counts, rdf:type, the
 named graphs the server itself lists) rather than about particular facts.
 """
@@ -12,7 +14,6 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
@@ -39,9 +40,15 @@ def endpoint(base_url: str) -> str:
 
 
 @pytest.fixture
-def http(endpoint: str) -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=30) as c:
-        yield c
+def http(client: httpx.Client) -> httpx.Client:
+    """The in-process app's client (the tests name full URLs: ``endpoint``)."""
+    return client
+
+
+@pytest.fixture(scope="module")
+def live_endpoint(live_url: str) -> str:
+    """The live server's endpoint, for the clients that need a URL of their own."""
+    return live_url + "/sparql"
 
 
 def json_count(response: httpx.Response) -> int:
@@ -483,47 +490,53 @@ def wrapper(endpoint: str, query: str, fmt: str, method: str = "GET") -> SPARQLW
     return sw
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("method", ["GET", POST])
-def test_sparqlwrapper_select_json(endpoint: str, method: str) -> None:
-    data = wrapper(endpoint, TYPED, JSON, method).queryAndConvert()
+def test_sparqlwrapper_select_json(live_endpoint: str, method: str) -> None:
+    data = wrapper(live_endpoint, TYPED, JSON, method).queryAndConvert()
     assert isinstance(data, dict) and len(data["results"]["bindings"]) == 5
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("request_method", [URLENCODED, POSTDIRECTLY])
-def test_sparqlwrapper_post_request_methods(endpoint: str, request_method: str) -> None:
-    sw = wrapper(endpoint, COUNT, JSON, POST)
+def test_sparqlwrapper_post_request_methods(live_endpoint: str, request_method: str) -> None:
+    sw = wrapper(live_endpoint, COUNT, JSON, POST)
     sw.setRequestMethod(request_method)
     data = sw.queryAndConvert()
     assert int(data["results"]["bindings"][0]["n"]["value"]) > 0  # type: ignore[index,call-overload]
 
 
-def test_sparqlwrapper_select_xml_csv_tsv(endpoint: str) -> None:
-    xml_doc = wrapper(endpoint, TYPED, XML).queryAndConvert()
+@pytest.mark.live
+def test_sparqlwrapper_select_xml_csv_tsv(live_endpoint: str) -> None:
+    xml_doc = wrapper(live_endpoint, TYPED, XML).queryAndConvert()
     assert len(xml_doc.getElementsByTagName("result")) == 5  # type: ignore[union-attr]
-    csv_text = wrapper(endpoint, TYPED, CSV).queryAndConvert()
+    csv_text = wrapper(live_endpoint, TYPED, CSV).queryAndConvert()
     assert csv_text.decode().splitlines()[0] == "s,t"  # type: ignore[union-attr]
-    tsv_text = wrapper(endpoint, TYPED, TSV).queryAndConvert()
+    tsv_text = wrapper(live_endpoint, TYPED, TSV).queryAndConvert()
     assert tsv_text.decode().splitlines()[0] == "?s\t?t"  # type: ignore[union-attr]
 
 
-def test_sparqlwrapper_ask_and_construct(endpoint: str) -> None:
-    assert wrapper(endpoint, ASK, JSON).queryAndConvert()["boolean"] is True  # type: ignore[index,call-overload]
-    g = wrapper(endpoint, CONSTRUCT, XML).queryAndConvert()
+@pytest.mark.live
+def test_sparqlwrapper_ask_and_construct(live_endpoint: str) -> None:
+    assert wrapper(live_endpoint, ASK, JSON).queryAndConvert()["boolean"] is True  # type: ignore[index,call-overload]
+    g = wrapper(live_endpoint, CONSTRUCT, XML).queryAndConvert()
     assert isinstance(g, Graph) and len(g) == 5
-    turtle = wrapper(endpoint, CONSTRUCT, TURTLE).queryAndConvert()
+    turtle = wrapper(live_endpoint, CONSTRUCT, TURTLE).queryAndConvert()
     assert isinstance(turtle, bytes)
     assert len(Graph().parse(data=turtle, format="turtle")) == 5
 
 
-def test_sparqlwrapper_sees_errors(endpoint: str) -> None:
+@pytest.mark.live
+def test_sparqlwrapper_sees_errors(live_endpoint: str) -> None:
     from SPARQLWrapper.SPARQLExceptions import QueryBadFormed
 
     with pytest.raises(QueryBadFormed):
-        wrapper(endpoint, "SELECT * WHERE { ?s ?p }", JSON).queryAndConvert()
+        wrapper(live_endpoint, "SELECT * WHERE { ?s ?p }", JSON).queryAndConvert()
 
 
-def test_rdflib_sparqlstore(endpoint: str) -> None:
-    g = Graph(store=SPARQLStore(endpoint))
+@pytest.mark.live
+def test_rdflib_sparqlstore(live_endpoint: str) -> None:
+    g = Graph(store=SPARQLStore(live_endpoint))
     rows = list(g.query(TYPED))
     assert len(rows) == 5
     assert bool(g.query(ASK).askAnswer) is True
@@ -533,10 +546,11 @@ def test_rdflib_sparqlstore(endpoint: str) -> None:
     assert some, "pattern lookups work through the protocol"
 
 
-def test_rdflib_sparqlstore_post(endpoint: str) -> None:
-    g = Graph(store=SPARQLStore(endpoint, method="POST"))
+@pytest.mark.live
+def test_rdflib_sparqlstore_post(live_endpoint: str) -> None:
+    g = Graph(store=SPARQLStore(live_endpoint, method="POST"))
     assert len(list(g.query(TYPED))) == 5
-    g_form = Graph(store=SPARQLStore(endpoint, method="POST_FORM"))
+    g_form = Graph(store=SPARQLStore(live_endpoint, method="POST_FORM"))
     assert len(list(g_form.query(TYPED))) == 5
 
 

@@ -234,6 +234,7 @@ def test_loader_reports_syntax_errors_as_file_line_column(tmp_path: Path) -> Non
     assert str(err.value).startswith(f"{bad}:2:")
 
 
+@pytest.mark.live
 def test_persistent_oxigraph_store_is_built_once_and_served(synthetic: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     out = subprocess.run([sys.executable, "-m", "spacecoop", "load", str(synthetic), "--store", f"oxigraph:{store}"],
@@ -273,6 +274,7 @@ def oxigraph_server(synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -
     proc.wait(10)
 
 
+@pytest.mark.live
 def test_remote_sparql_store_is_fronted_with_our_protocol(oxigraph_server: str) -> None:
     srv = LiveServer("--store", f"sparql:{oxigraph_server}", env={"SPACECOOP_STORE": ""})
     try:
@@ -295,6 +297,7 @@ def test_remote_store_binds_parameters_as_values(oxigraph_server: str) -> None:
     e.close()
 
 
+@pytest.mark.live
 def test_server_starts_on_the_bundled_graph_without_configuration() -> None:
     srv = LiveServer(env={k: v for k, v in os.environ.items() if not k.startswith("SPACECOOP_")})
     try:

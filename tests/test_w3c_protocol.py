@@ -139,7 +139,8 @@ class Served:
         self.server.stop()
 
 
-@pytest.fixture(scope="module", params=["in-process", "served-oxigraph", "served-memory"])
+@pytest.fixture(scope="module", params=["in-process", pytest.param("served-oxigraph", marks=pytest.mark.live),
+                                        pytest.param("served-memory", marks=pytest.mark.live)])
 def endpoint(request: pytest.FixtureRequest, data_files: DataFiles) -> Iterator[Endpoint]:
     ep: InProcess | Served
     if request.param == "in-process":
@@ -445,6 +446,7 @@ def test_sd_conforms_to_the_schema(endpoint: Endpoint) -> None:
     assert {ox.NamedNode(KASEI + f"data{i}.rdf") for i in (1, 2, 3)} <= names
 
 
+@pytest.mark.live
 def test_the_default_server_resolves_against_its_own_url(server: LiveServer) -> None:
     """Without a public URL, ``spacecoop serve`` is the address it listens on: so is the base."""
     endpoint = server.url + "/sparql"

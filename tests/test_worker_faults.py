@@ -22,7 +22,8 @@ import pytest
 
 from .conftest import LiveServer
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the processes through /proc")
+pytestmark = [pytest.mark.live,
+              pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the processes through /proc")]
 
 SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 WORKERS = 4
