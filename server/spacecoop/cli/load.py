@@ -14,20 +14,39 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from spacecoop.config import SettingError, Settings, StoreSpec
 from spacecoop.engine.store_folder import Build, LoadFailed, Stamp, os_error_words
 from spacecoop.rdf.errors import LoadError
 from spacecoop.rdf.loader import Source, bundled_sources, fingerprint, load_oxigraph, user_sources
 
+T = TypeVar("T")
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the load is (so the new folder is removed on the way out)."""
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
+_SIGNALLED: list[int] = []  # the stop signals this load has received
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _SIGNALLED.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _unless_signalled(value: T) -> T:
+    """``value``, unless a stop signal came meanwhile: then its exception again.
+
+    Python runs a signal's handler at the next line of Python the main thread runs; while
+    pyoxigraph's native loader is at work that may be a callback of its own (reading the
+    file), whose exception it may drop near the end of the file — so the load would go on.
+    Each step's end looks again.
+    """
+    if _SIGNALLED:
+        raise Terminated if _SIGNALLED[-1] == signal.SIGTERM else KeyboardInterrupt
+    return value
 
 
 def cli_load(args: argparse.Namespace) -> int:
@@ -47,12 +66,14 @@ def cli_load(args: argparse.Namespace) -> int:
     if missing:
         return _fail(f"no such file: {missing[0]}; nothing was changed")
     build = Build(path)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     started = time.perf_counter()
     try:
         dumps = _Dumps(args.progress or sys.stderr.isatty())
-        built = build.run(lambda store: _load_with_progress(store, sources, args.progress),
-                          lambda: fingerprint(sources), None if args.no_dumps else dumps)
+        built = build.run(lambda store: _unless_signalled(_load_with_progress(store, sources, args.progress)),
+                          lambda: _unless_signalled(fingerprint(sources)),
+                          None if args.no_dumps else dumps.checked)
     except LoadError as err:
         return _fail(f"{err}; nothing was changed at {build.target}")
     except LoadFailed as err:
@@ -68,6 +89,7 @@ def cli_load(args: argparse.Namespace) -> int:
         return code
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     seconds = time.perf_counter() - started - dumps.seconds  # the quads' part: what the rate is of
     total = built.stamp.triples
     print(f"loaded {total:,} quads into {build.target} in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} "
@@ -114,6 +136,11 @@ class _Dumps:
         started = time.perf_counter()
         dump_files.build_for_store(folder, stamp.version, Settings())
         self.seconds = time.perf_counter() - started
+
+    def checked(self, folder: Path, stamp: Stamp) -> None:
+        """The step, then a look for a stop signal it may have hidden (``_unless_signalled``)."""
+        self(folder, stamp)
+        _unless_signalled(None)
 
 
 def _fail(message: str) -> int:
