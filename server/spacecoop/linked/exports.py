@@ -205,7 +205,12 @@ def serialize(quads: Sequence[ox.Quad], fmt: str, base: str = config.BASE, frame
 def serialize_triples(body: bytes, fmt: str, base: str = config.BASE) -> bytes:
     """Re-serialise an N-Triples answer in ``fmt`` (ttl, nt, rdf), sorted, so that an
     entity's description reads subject by subject — the same layout as the dumps."""
-    triples = sorted(ox.parse(body, format=formats.N_TRIPLES.rdf_format), key=_sort_key)
+    # Blank nodes canonically renamed (the engine names them afresh for every answer): the
+    # same description gives the same bytes, as its ETag promises.
+    graph = ox.Dataset(ox.Quad(t.subject, t.predicate, t.object)
+                       for t in ox.parse(body, format=formats.N_TRIPLES.rdf_format))
+    graph.canonicalize(ox.CanonicalizationAlgorithm.UNSTABLE)
+    triples = sorted((ox.Triple(q.subject, q.predicate, q.object) for q in graph), key=_sort_key)
     written = formats.by_extension(fmt, _SERIALIZED)
     if written is None:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(f.extension for f in _SERIALIZED)}")
