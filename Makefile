@@ -43,8 +43,11 @@ bytecode: $(STAMP)
 serve: $(STAMP) assets bytecode
 	$(VENV)/bin/spacecoop serve --host 127.0.0.1 --port 8000
 
+# The test files on TEST_JOBS processes (a file's servers and fixtures stay in one):
+# most of the suite waits on real servers, loads and browsers.
+TEST_JOBS ?= 2
 test: $(STAMP) assets bytecode
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench

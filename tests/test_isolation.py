@@ -52,6 +52,7 @@ def p99(samples: list[float]) -> float:
 @pytest.fixture(scope="module")
 def isolated() -> Iterator[LiveServer]:
     srv = LiveServer("--timeout", "3")
+    srv.dumps_ready()  # the dumps' builder has come and gone: the processes left are the workers
     yield srv
     srv.stop()
 
