@@ -27,15 +27,13 @@ import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import pyoxigraph as ox
 
 from spacecoop import config
+from spacecoop.engine.store import BackendSpec, Engine
 from spacecoop.rdf import formats, iris, jsonld, jsonld_stream
-
-if TYPE_CHECKING:  # store imports the modules that import this one
-    from spacecoop.engine.store import BackendSpec
 
 DUMP_STEM = "spacecoop"
 
@@ -115,8 +113,6 @@ def served_quads(settings: config.Settings, snapshot: BackendSpec | None) -> lis
         raise ExportError("dumps are not offered for a remote store; ask the remote server for its dump")
     if snapshot is not None:
         return canonical_quads(snapshot_quads(snapshot))
-    from spacecoop.engine.store import Engine  # at call time: store imports this module's importers
-
     engine = Engine(settings)
     try:
         made = engine.prepare()

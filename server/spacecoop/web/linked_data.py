@@ -280,14 +280,9 @@ class LinkedData:
         return bool(orjson.loads(answer.body).get("boolean"))
 
     async def _graph_variant(self, request: Request, binding: dict[str, Term], variant: str) -> Response:
-        media, graph_format = VARIANTS[variant]
+        media = VARIANTS[variant][0]
         if variant not in ("html", "json"):
-            nt = await self.graph(describe.GRAPH_TRIPLES, "ntriples", **binding)
-            if graph_format:
-                return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
-            doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
-                                                                 self.base, self.context_url))
-            return self.jsonld_response(doc)
+            return await self._triples_variant(describe.GRAPH_TRIPLES, variant, binding)
         iri = binding["graph"][1]
         rows = await self.select(describe.GRAPH_SUBJECTS, **binding)
         labels = {r["s"]: r["label"] for r in await self.select(describe.GRAPH_SUBJECT_LABELS, **binding)}
@@ -309,18 +304,22 @@ class LinkedData:
     async def ontology(self, request: Request, ext: str | None) -> Response:
         return await self._negotiated(request, "/" + iris.ONTOLOGY, ext, lambda v: self._ontology_variant(request, v))
 
+    async def _triples_variant(self, query: str, variant: str, binding: dict[str, Term]) -> Response:
+        """The triples ``query`` constructs, as the RDF or JSON-LD ``variant``: written from
+        N-Triples with blank nodes canonically named (the class unions), so every request
+        gets the same bytes, as the ETag promises."""
+        media, graph_format = VARIANTS[variant]
+        nt = await self.graph(query, "ntriples", **binding)
+        if graph_format:
+            return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
+        doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
+                                                             self.base, self.context_url))
+        return self.jsonld_response(doc)
+
     async def _ontology_variant(self, request: Request, variant: str) -> Response:
         media, graph_format = VARIANTS[variant]
-        if graph_format:
-            # Written from N-Triples, blank nodes canonically named (the class unions): the
-            # same bytes on every request, as the ETag promises.
-            nt = await self.graph(describe.ONTOLOGY_GRAPH, "ntriples")
-            return Response(exports.serialize_triples(nt, variant, self.base), media_type=media)
-        if variant == "jsonld":
-            nt = await self.graph(describe.ONTOLOGY_GRAPH, "ntriples")
-            doc = await asyncio.to_thread(lambda: jsonld.compact(jsonld.from_nquads(nt.decode(), self.base),
-                                                                 self.base, self.context_url))
-            return self.jsonld_response(doc)
+        if graph_format or variant == "jsonld":
+            return await self._triples_variant(describe.ONTOLOGY_GRAPH, variant, {})
         data = await self._ontology_page()
         if variant == "json":
             return Response(orjson.dumps(data), media_type=media)
