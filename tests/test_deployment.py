@@ -155,7 +155,7 @@ def test_every_settings_holds_the_normalised_base(given: str, base: str) -> None
 
 
 # --- what spacecoop serve says ----------------------------------------------------------
-ACCESS_LINE = re.compile(r"^(GET|HEAD|POST) (\S+) (\d{3}|-) (\d+\.\d)ms$")
+ACCESS_LINE = re.compile(r"^(GET|HEAD|POST) (\S+) (\d{3}|-) (\d+\.\d)ms (\S+) waited (\d+\.\d)ms$")
 
 
 def access_lines(srv: LiveServer, count: int, timeout: float = 10) -> list[re.Match[str]]:
@@ -171,6 +171,7 @@ def access_lines(srv: LiveServer, count: int, timeout: float = 10) -> list[re.Ma
 @pytest.fixture(scope="module")
 def talkative() -> Iterator[LiveServer]:
     srv = LiveServer("--workers", "2", "--timeout", "7")
+    srv.dumps_ready()  # the dump a test asks for is there on a busy machine too
     yield srv
     srv.stop()
 
@@ -183,6 +184,7 @@ def test_serve_says_where_it_listens_what_it_serves_and_how(talkative: LiveServe
     assert f"Oxigraph, in memory: the bundled graph, {engine.triple_count:,} triples in " \
            f"{len(engine.named_graphs)} named graphs" in text
     assert "2 query workers, time limit 7 s" in text
+    assert "per client 2 at once, 60 s of query time per 60 s, at most 10 s in the queue; 2 reserve workers" in text
     assert f"base IRI   {config.CANONICAL_BASE}" in text
     assert "pictures are not drawn" not in text  # Graphviz comes from PyPI: nothing to warn about
 
@@ -206,6 +208,8 @@ def test_serve_logs_every_request(talkative: LiveServer) -> None:
                            ("GET", "/resource/no-such-thing", "404"), ("HEAD", "/dumps/spacecoop.ttl", "200"),
                            ("POST", "/sparql", "200"), ("GET", "/resource/x%0Ay?q=a+b", "404")])
     assert all(float(m[4]) >= 0 for m in lines)
+    # Each line names its client as the fair share counts it, and what it waited for a worker.
+    assert {m[5] for m in lines} == {"127.0.0.1"} and all(float(m[6]) >= 0 for m in lines)
 
 
 @pytest.mark.live

@@ -51,7 +51,10 @@ def p99(samples: list[float]) -> float:
 
 @pytest.fixture(scope="module")
 def isolated() -> Iterator[LiveServer]:
-    srv = LiveServer("--timeout", "3")
+    # Every query here comes from one address: the per-client fair share (tests/test_fair_share.py)
+    # is lifted, so that what is tested is the workers' isolation from each other.
+    srv = LiveServer("--timeout", "3", env={"SPACECOOP_CLIENT_BUDGET": "1e9", "SPACECOOP_CLIENT_CONCURRENCY": "64",
+                                            "SPACECOOP_CLIENT_QUEUE": "64"})
     srv.dumps_ready()  # the dumps' builder has come and gone: the processes left are the workers
     yield srv
     srv.stop()

@@ -20,13 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from spacecoop import config
+
 from .conftest import LiveServer
 
 pytestmark = [pytest.mark.live,
               pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the processes through /proc")]
 
 SLOW = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
-WORKERS = 4
+WORKERS = config.Settings().workers + config.Settings().reserve_workers  # the pool: general and reserve
 ALIVE = 2.0  # seconds a cheap request may take before the server counts as frozen
 CHEAP = (("/sparql", {"query": "ASK {}"}), ("/static/site.css", {}))
 

@@ -303,6 +303,18 @@ class Settings:
     # Memory one query may take in its worker, on top of the store the worker holds: past
     # it the worker stops, is replaced, and the client is told (422).
     query_memory_mb: int = field(default_factory=lambda: _env_int("SPACECOOP_QUERY_MEMORY_MB", 1024))
+    # A fair share per client (engine/fair_share.py; who a client is: web/clients.py).
+    reserve_workers: int = field(default_factory=lambda: _env_int("SPACECOOP_RESERVE_WORKERS", 2))
+    client_concurrency: int = field(default_factory=lambda: _env_int("SPACECOOP_CLIENT_CONCURRENCY", 2))
+    client_queue: int = field(default_factory=lambda: _env_int("SPACECOOP_CLIENT_QUEUE", 8))
+    client_budget: float = field(default_factory=lambda: _env_float("SPACECOOP_CLIENT_BUDGET", 60.0))
+    budget_window: float = field(default_factory=lambda: _env_float("SPACECOOP_BUDGET_WINDOW", 60.0))
+    queue_wait: float = field(default_factory=lambda: _env_float("SPACECOOP_QUEUE_WAIT", 10.0))
+    trusted_proxies: tuple[str, ...] = field(
+        default_factory=lambda: tuple(os.environ.get("SPACECOOP_TRUSTED_PROXIES", "").replace(",", " ").split()))
+    # Operator-issued keys: "name:key[:factor]" entries separated by commas or spaces.
+    api_keys: tuple[str, ...] = field(
+        default_factory=lambda: tuple(os.environ.get("SPACECOOP_API_KEYS", "").replace(",", " ").split()))
 
     def __post_init__(self) -> None:
         # The one normalisation: every Settings holds the base and the public URL spelled

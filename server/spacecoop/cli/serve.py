@@ -105,7 +105,9 @@ FLUSH_SECONDS = 0.05
 
 
 class AccessLog:
-    """ASGI wrapper: one line per HTTP request, ``METHOD target status milliseconds``.
+    """ASGI wrapper: one line per HTTP request,
+    ``METHOD target status milliseconds client waited milliseconds`` — the client as the
+    fair share counts it (``web.clients``) and how long its queries waited for a worker.
 
     Off the hot path: a line is formatted with bytes ``%`` and appended to a list; the
     list is written with one ``os.write`` at most every ``FLUSH_SECONDS`` (the first line
@@ -113,9 +115,10 @@ class AccessLog:
     logging module, no lock, no write or wake-up per request.
     """
 
-    def __init__(self, app: ASGIApp, fd: int) -> None:
+    def __init__(self, app: ASGIApp, fd: int, caller_key: str = "") -> None:
         self.app = app
         self.fd = fd
+        self.caller_key = caller_key  # where the request's Caller is in the scope (web.clients.SCOPE_KEY)
         self._pending: list[bytes] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,8 +150,11 @@ class AccessLog:
             target = b"".join(bytes([c]) if 0x20 < c < 0x7f else b"%%%02X" % c for c in target)
         if len(target) > MAX_LOGGED_TARGET:
             target = target[:MAX_LOGGED_TARGET] + b"..."
-        line = b"%s %s %s %.1fms\n" % (scope["method"].encode("ascii", "replace"), target,
-                                        b"%d" % status if status else b"-", seconds * 1000)
+        caller = scope.get(self.caller_key)
+        who, waited = (caller.client.label.encode("ascii", "replace"), caller.waited) if caller else (b"-", 0.0)
+        line = b"%s %s %s %.1fms %s waited %.1fms\n" % (scope["method"].encode("ascii", "replace"), target,
+                                                       b"%d" % status if status else b"-", seconds * 1000,
+                                                       who, waited * 1000)
         if not self._pending:
             asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
         self._pending.append(line)
@@ -202,6 +208,11 @@ def banner(url: str, settings: config.Settings, engine: Engine, access_log: bool
         f"  store      {size}",
         f"  base IRI   {settings.base}" + ("" if settings.public_url == url else f", public URL {settings.public_url}"),
         f"  queries    {workers}, time limit {settings.query_timeout:g} s, at most {settings.max_result_rows:,} rows",
+        f"  per client {settings.client_concurrency} at once, {settings.client_budget:g} s of query time per "
+        f"{settings.budget_window:g} s, at most {settings.queue_wait:g} s in the queue; "
+        f"{settings.reserve_workers} reserve workers for light clients"
+        + (f"; X-Forwarded-For from {', '.join(settings.trusted_proxies)}" if settings.trusted_proxies else "")
+        + (f"; {len(settings.api_keys)} API keys" if settings.api_keys else ""),
     ]
     lines += [f"  warning    {w}" for w in warnings]
     lines.append("  access log below (method, path, status, time); --quiet turns it off" if access_log
@@ -231,6 +242,7 @@ def cli_serve(args: argparse.Namespace) -> int:
     gc.disable()
     import uvicorn
 
+    from spacecoop.web import clients  # here, as the app: importing the framework overlaps the store loading
     from spacecoop.web.app import asgi_app  # here: importing the framework overlaps the store loading
 
     try:
@@ -246,7 +258,8 @@ def cli_serve(args: argparse.Namespace) -> int:
     if base_path(settings.base) != "/":
         app = BasePath(app, base_path(settings.base))
     # No standard output at all (started with it closed): nowhere to log to.
-    access_log = AccessLog(app, sys.stdout.fileno()) if not args.quiet and sys.stdout is not None else None
+    logged = not args.quiet and sys.stdout is not None
+    access_log = AccessLog(app, sys.stdout.fileno(), clients.SCOPE_KEY) if logged else None
     if access_log is not None:
         app = access_log
     # Bounded heads, bodies, idle time and connection count (http_limits.py); imported here,

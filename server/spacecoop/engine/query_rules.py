@@ -27,10 +27,17 @@ from spacecoop.rdf.sparql_text import UPDATE_FORMS, Facts, facts
 class QueryError(Exception):
     """A query that cannot be answered; ``status`` is the HTTP status to send."""
 
+    retry_after: int | None = None  # seconds to suggest in ``Retry-After`` (429, some 503s)
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers the error's answer carries (``Retry-After`` where it has one)."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 READ_ONLY = ("this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, CLEAR, "

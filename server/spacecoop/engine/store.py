@@ -28,7 +28,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import orjson
 
 from spacecoop import config
-from spacecoop.engine import channel, query_rules, sandbox
+from spacecoop.engine import channel, fair_share, query_rules, sandbox
 from spacecoop.engine.cache import BoundedCache
 from spacecoop.engine.jobs import Answer, Job, Limits, bindings_written, bound_query
 from spacecoop.engine.query_rules import QueryError
@@ -584,6 +584,12 @@ class WorkerPool:
         # to have forked before is taken for hung (a new one may still be importing).
         self._forkserver: int | None = None
         self._closed = False
+        self.timeouts = 0  # queries stopped at the time limit (for /metrics)
+
+    @property
+    def busy(self) -> int:
+        """Workers answering a query now."""
+        return sum(1 for w in self._all if w.ready) - len(self._idle)
 
     def spawn(self) -> None:
         """Start the worker processes (they load the store while the caller goes on).
@@ -750,6 +756,7 @@ class WorkerPool:
             msg = await reply
         except TimeoutError:
             self._replace(w)
+            self.timeouts += 1
             raise QueryError(503, f"the query timed out: it was stopped at the {timeout:g} s time limit; "
                                   "simplify it or add a LIMIT") from None
         except (EOFError, OSError):
@@ -872,6 +879,10 @@ class Engine:
     _inline: OxigraphBackend | None = None
     _quick: dict[str, Job] = field(default_factory=dict)  # shape → the job a worker answered quickly
     inline_answers: int = 0  # answered in the server process (see INLINE_SECONDS)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    # The workers shared fairly between clients (server use: set when the pool starts).
+    share: fair_share.FairShare | None = None
     # What the workers open (the snapshot file, or the stamped store): set by ``prepare``.
     # The dumps and VoID are read from it too, so they hold what SPARQL answers from.
     snapshot: BackendSpec | None = None
@@ -905,6 +916,7 @@ class Engine:
         if store.remote:
             self._remote = RemoteBackend(store.location, self.settings)
             self.version = ""
+            self.share = self._fair_share()
             return None
         if store.persistent:
             spec = BackendSpec("oxigraph-path", store.location)
@@ -994,8 +1006,15 @@ class Engine:
             allow = self.settings.service_allow_list
             spec = replace(spec, offline=not allow, query_memory=self.settings.query_memory_mb << 20,
                            allowed=_endpoint_addresses(allow))
-            self._pool = WorkerPool(spec, self.settings.workers, self.limits)
+            self._pool = WorkerPool(spec, self.settings.workers + self.settings.reserve_workers, self.limits)
+            self.share = self._fair_share()
             self._pool.spawn()
+
+    def _fair_share(self) -> fair_share.FairShare:
+        s = self.settings
+        return fair_share.FairShare(s.workers, s.reserve_workers, fair_share.Policy(
+            concurrency=s.client_concurrency, queued=s.client_queue, budget=s.client_budget,
+            window=s.budget_window, max_wait=s.queue_wait))
 
     def start_local(self) -> None:
         """Evaluate in this process, without time limits (CLI and tests)."""
@@ -1029,10 +1048,13 @@ class Engine:
         job = self.admit(job)
         key = job.cache_key()
         if self._cache is not None and (hit := self._cache.get(key)) is not None:
+            self.cache_hits += 1
             return hit
+        self.cache_misses += 1
         t = timeout if timeout is not None else self.settings.query_timeout
         if self._remote is not None:
-            ans = await self._remote.run(job, t, self.limits)
+            remote = self._remote
+            ans = await self._in_turn(lambda: remote.run(job, t, self.limits))
         elif self._pool is not None:
             ans = await self._run_pooled(self._pool, job, t)
         elif self._local is not None:
@@ -1055,12 +1077,36 @@ class Engine:
         if shape is not None and self._inline is not None and (proven := self._quick.get(shape)) is not None:
             self.inline_answers += 1
             return self._inline.run(proven, self.limits)
-        ans = await pool.run(job, timeout)
+        ans = await self._in_turn(lambda: pool.run(job, timeout))
         if shape is not None and ans.seconds < INLINE_SECONDS:
             self._quick[shape] = job
             if len(self._quick) > INLINE_MEMORY:
                 del self._quick[next(iter(self._quick))]
         return ans
+
+    async def _in_turn(self, work: Callable[[], Awaitable[Answer]]) -> Answer:
+        """``work`` once the request's client has its fair share of a worker (``fair_share``);
+        at once for work no client sent (the CLI, start-up)."""
+        caller = fair_share.current_caller.get()
+        if caller is None or self.share is None:
+            return await work()
+        async with self.share.slot(caller.client) as waited:
+            caller.waited += waited
+            return await work()
+
+    def stats(self) -> dict[str, float]:
+        """The engine's state and counters, for ``/metrics``: workers (general + reserve),
+        busy workers, queries queued for a worker and running for clients, queries stopped at
+        the time limit, fair-share refusals (429), answer-cache hits and misses, answers given
+        in the server process."""
+        pool, share = self._pool, self.share
+        return {
+            "workers": float(pool.size if pool else 0), "busy_workers": float(pool.busy if pool else 0),
+            "queued": float(share.queued if share else 0), "running": float(share.running if share else 0),
+            "timeouts": float(pool.timeouts if pool else 0), "refused": float(share.refused if share else 0),
+            "cache_hits": float(self.cache_hits), "cache_misses": float(self.cache_misses),
+            "inline_answers": float(self.inline_answers),
+        }
 
     def _shape(self, job: Job) -> str | None:
         """The key a quick query is remembered by; None for one whose cost may change

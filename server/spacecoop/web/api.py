@@ -56,8 +56,9 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
 INPUT_TYPES = {"iri": "text", "string": "text", "language": "text", "integer": "number", "date": "date"}
 
 
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return Response(orjson.dumps({"error": message, **extra}), status_code=status, media_type="application/json")
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return Response(orjson.dumps({"error": message, **extra}), status_code=status, media_type="application/json",
+                    headers=headers)
 
 
 def _values(request: Request) -> dict[str, str]:
@@ -89,7 +90,7 @@ async def answer(engine: Engine, query: sq.SavedQuery, values: Mapping[str, str]
     try:
         ans = await engine.run(job)
     except QueryError as err:
-        return _error(err.status, err.message)
+        return _error(err.status, err.message, err.headers)
     body, media = ans.body, ans.media_type
     if query.is_graph and fmt == "csv":  # a graph as a table of triples
         res = sq.outcome(ans)

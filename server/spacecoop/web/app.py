@@ -10,23 +10,29 @@ from fastapi.staticfiles import StaticFiles
 
 from spacecoop import __version__, config
 from spacecoop.engine.store import Engine
-from spacecoop.web import api, landing, linked_data, middleware, sparql
+from spacecoop.web import api, landing, linked_data, metrics, middleware, sparql
 from spacecoop.web import pictures as picture_pages
+from spacecoop.web.clients import ClientIdentity, Identities
 from spacecoop.web.response_cache import ResponseCache
 from spacecoop.web.sparql import front_door
 
 # Each module exposes ``build_router(engine) -> APIRouter``; order matters only for
 # overlapping paths (the catch-all linked-data routes go last).
-ROUTER_MODULES = (sparql, landing, api, picture_pages, linked_data)
+ROUTER_MODULES = (sparql, landing, api, picture_pages, metrics, linked_data)
 
 
-def asgi_app(settings: config.Settings | None = None, engine: Engine | None = None) -> ResponseCache:
-    """The app as served: ``create_app`` with its SPARQL front door, behind the in-memory response cache."""
+def asgi_app(settings: config.Settings | None = None, engine: Engine | None = None) -> metrics.RequestMetrics:
+    """The app as served: ``create_app`` with its SPARQL front door, behind the in-memory
+    response cache, each request's client named (``clients``) and counted (``metrics``)."""
     app = create_app(settings, engine)
     served_engine: Engine = app.state.engine
     served = front_door(app.state.routers[sparql.__name__], app, served_engine.settings)
-    return ResponseCache(served, lambda: served_engine.version, served_engine.settings.cache_entries,
-                         served_engine.settings.cache_bytes)
+    cached = ResponseCache(served, lambda: served_engine.version, served_engine.settings.cache_entries,
+                           served_engine.settings.cache_bytes)
+    # Every request's client is named before anything answers it.
+    named = ClientIdentity(cached, Identities.from_settings(served_engine.settings))
+    # Outermost: every request is counted, cached replays and refusals (401, 429) too.
+    return metrics.instrument(named, app.state.routers[metrics.__name__], cached)
 
 
 def create_app(settings: config.Settings | None = None, engine: Engine | None = None) -> FastAPI:

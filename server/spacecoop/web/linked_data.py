@@ -646,4 +646,4 @@ async def _guard(work: Awaitable[Response]) -> Response:
     try:
         return await work
     except QueryError as err:
-        return Response(f"{err.message}\n", status_code=err.status, media_type="text/plain")
+        return Response(f"{err.message}\n", status_code=err.status, media_type="text/plain", headers=err.headers)

@@ -36,6 +36,9 @@ class ResponseCache:
         self.app = app
         self.version = version
         self.cache: BoundedCache[CachedResponse] = BoundedCache(max_entries, max_bytes)
+        # Look-ups of GET and HEAD requests with a validator (for /metrics): replayed, or passed on.
+        self.hits = 0
+        self.misses = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         tag = request_tag(scope, self.version()) if scope["type"] == "http" else None
@@ -46,10 +49,12 @@ class ResponseCache:
         key = tag + ("+origin" if header(scope, b"origin") is not None else "")
         hit = self.cache.get(key)
         if hit is None:
+            self.misses += 1
             # Record GET answers only: a HEAD answer has no body to replay.
             recorder = self._recorder(key, tag, send) if scope["method"] == "GET" else send
             await self.app(scope, receive, recorder)
             return
+        self.hits += 1
         inm = header(scope, b"if-none-match")
         if inm and etags.matches(inm, tag, exists=True):  # a cached 200: the representation exists
             headers = [(k, v) for k, v in hit.headers if k not in (b"content-length", b"content-type")]

@@ -43,7 +43,7 @@ from spacecoop.config import DCTERMS, RDF, RDFS, VOID
 from spacecoop.engine import query_rules
 from spacecoop.engine.jobs import Job
 from spacecoop.engine.query_rules import READ_ONLY, QueryError
-from spacecoop.engine.store import ENDPOINT_PATH, Engine, TryAgain
+from spacecoop.engine.store import ENDPOINT_PATH, Engine
 from spacecoop.linked import void
 from spacecoop.rdf import formats
 from spacecoop.rdf.sparql_text import QUERY_FORMS
@@ -394,8 +394,7 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         except ProtocolError as err:
             return error_response(err.status, err.message, err.headers)
         except QueryError as err:
-            headers = {"Retry-After": str(err.retry_after)} if isinstance(err, TryAgain) else None
-            return error_response(err.status, friendly(err.message), headers)
+            return error_response(err.status, friendly(err.message), err.headers)
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``on_request`` as a plain ASGI app (see ``front_door``)."""
