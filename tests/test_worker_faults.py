@@ -233,5 +233,7 @@ def test_every_worker_killed_at_once_is_replaced(patient: LiveServer) -> None:
     assert statuses(patient, "after-massacre") == [200] * 10
     assert not set(before) & set(workers(patient))
     lines = events_since(patient, start)
-    assert sum("query worker stopped" in line for line in lines) == WORKERS, lines
+    # One line per worker: "stopped", or for one killed while it was still booting (a busy
+    # machine), "did not start" with the retry.
+    assert sum("query worker stopped" in line or "did not start" in line for line in lines) == WORKERS, lines
     assert_clean(lines)

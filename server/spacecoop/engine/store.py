@@ -38,6 +38,7 @@ import orjson
 from spacecoop import config
 from spacecoop.engine import channel, fair_share, query_rules, sandbox
 from spacecoop.engine.cache import BoundedCache
+from spacecoop.engine.cost import CostJudge
 from spacecoop.engine.jobs import Answer, Job, Limits, bindings_written, bound_query
 from spacecoop.engine.query_rules import QueryError
 from spacecoop.engine.remote import RemoteBackend
@@ -861,6 +862,9 @@ def check_base_iri(iri: str) -> str:
 # worker ran, not the new text: nothing runs here that has not proved itself in a worker
 # first, under the time limit, however the new text is spelt.
 INLINE_SECONDS = 0.002
+# A new query is answered in the server process when the triples its anchored patterns
+# can reach number at most this (their product): a few milliseconds of work at most.
+INLINE_BOUND = 1000
 INLINE_MEMORY = 4096  # shapes of quick queries remembered (oldest forgotten first)
 
 
@@ -877,6 +881,7 @@ class Engine:
     _local: OxigraphBackend | RdflibBackend | None = None
     _cache: BoundedCache[Answer] | None = None
     _inline: OxigraphBackend | None = None
+    _judge: CostJudge | None = None  # bounds a new query's cost by the inline store's counts
     _quick: dict[str, Job] = field(default_factory=dict)  # shape → the job a worker answered quickly
     inline_answers: int = 0  # answered in the server process (see INLINE_SECONDS)
     cache_hits: int = 0
@@ -923,6 +928,7 @@ class Engine:
             # Only a store a complete `spacecoop load` stamped (StoreRefused otherwise): never a part of one.
             opened, stamp = open_complete(Path(spec.path))
             self._inline = OxigraphBackend(opened)
+            self._judge = CostJudge(opened, INLINE_BOUND)
             self.version, self.triple_count, self.named_graphs = stamp.version, stamp.triples, stamp.named_graphs
             return spec
         in_oxigraph = store.kind == "oxigraph"
@@ -930,6 +936,7 @@ class Engine:
         if in_oxigraph:
             # Loaded as the workers load it, so that both list unordered answers alike.
             self._inline = open_oxigraph(spec)
+            self._judge = CostJudge(self._inline.store, INLINE_BOUND)
         return spec
 
     def sources(self) -> list[Source]:
@@ -1067,16 +1074,20 @@ class Engine:
         return ans
 
     async def _run_pooled(self, pool: WorkerPool, job: Job, timeout: float) -> Answer:
-        """In a worker; in this process when the same query was quick there before.
+        """In a worker; in this process when its cost is bounded before it runs, or when
+        the same query was quick there before.
 
-        What runs in this process is never the new text itself but the very job a worker
-        answered quickly (remembered by its shape): whatever a text looks like, nothing
-        evaluates here that has not already run, under the time limit, in a worker.
+        What runs in this process is either a query whose every triple pattern is anchored
+        by a constant, with few enough triples behind those constants (``cost``: the bound
+        holds for any plan, so it needs no time limit), or the very job a worker answered
+        quickly (remembered by its shape): nothing else evaluates here.
         """
         shape = self._shape(job)
-        if shape is not None and self._inline is not None and (proven := self._quick.get(shape)) is not None:
-            self.inline_answers += 1
-            return self._inline.run(proven, self.limits)
+        if shape is not None and self._inline is not None:
+            proven = self._quick.get(shape)
+            if proven is not None or (self._judge is not None and self._judge.cheap(job.query, job.seen)):
+                self.inline_answers += 1
+                return self._inline.run(proven or job, self.limits)
         ans = await self._in_turn(lambda: pool.run(job, timeout))
         if shape is not None and ans.seconds < INLINE_SECONDS:
             self._quick[shape] = job
