@@ -58,7 +58,7 @@ def test_an_anchored_query_is_bounded_by_the_product_of_its_patterns_counts(
     judge = CostJudge(store, cap=10_000)
     expected = 1
     for pattern in patterns:
-        expected *= count(store, pattern)
+        expected *= max(count(store, pattern), 1)
     assert judge.bound(P + query) == expected
 
 
@@ -98,6 +98,23 @@ def test_an_anchored_query_is_bounded_by_the_product_of_its_patterns_counts(
 ])
 def test_what_the_fragment_cannot_bound_is_not_judged(store: ox.Store, query: str) -> None:
     assert CostJudge(store, cap=10_000).bound(P + query) is None
+
+
+def test_a_pattern_with_no_match_still_leaves_the_others_product() -> None:
+    # The answer is empty, but a plan that joins the first two patterns first pays for them.
+    s = ox.Store()
+    s.extend([ox.Quad(ox.NamedNode(f"{EX}a"), ox.NamedNode(f"{EX}p"), ox.Literal(str(i))) for i in range(30)])
+    judge = CostJudge(s, cap=10_000)
+    assert judge.bound(P + "SELECT * { ex:a ex:p ?x . ex:a ex:p ?y . ex:nothing ?q ?z }") == 900
+
+
+def test_long_texts_and_many_patterns_are_not_judged(store: ox.Store) -> None:
+    judge = CostJudge(store, cap=10_000)
+    many = " . ".join(f"ex:n{i} ex:label ?l{i}" for i in range(17))
+    assert judge.bound(P + f"SELECT * {{ {many} }}") is None
+    long_filter = " && ".join(f"?o != 'x{i}'" for i in range(400))
+    assert judge.bound(P + f"SELECT * {{ ex:n1 ?p ?o FILTER({long_filter}) }}") is None
+    assert judge.bound(P + "SELECT * { ex:n1 ?p ?o FILTER(?o != 'x1') }") is not None
 
 
 def test_a_bound_past_the_cap_is_not_cheap_and_counting_stops_there(store: ox.Store) -> None:

@@ -6,10 +6,11 @@ cost, and the time limit is never needed: a query every one of whose triple patt
 *anchored* — it names a constant subject or object itself — can only ever touch the
 triples those constants have, whatever plan the engine picks (each pattern on its own
 reads no more). Their number is counted in the store (capped) before the query runs; the
-product of the counts bounds every join Oxigraph could choose (nested loop or hash, in any
-order), so a query whose bound is small is answered in the server process, and every other
-one goes to a worker as before. (A pattern anchored only through ``VALUES`` is not judged:
-a plan that scanned it before the join would read the whole store.)
+product of the counts (each at least 1) bounds every join Oxigraph could choose (nested loop
+or hash, in any order, of any of the patterns), so a query whose bound is small is
+answered in the server process, and every other one goes to a worker as before. (A
+pattern anchored only through ``VALUES`` is not judged: a plan that scanned it before the
+join would read the whole store.)
 
 Only a small, plainly read fragment is judged; anything else — a property path, a
 subquery, ``UNION``, ``GRAPH``, ``BIND``, an aggregate, a function that could make a value
@@ -57,6 +58,10 @@ SAFE_FUNCTIONS = frozenset({
     "ISLITERAL", "ISBLANK", "ISNUMERIC", "BOUND", "DATATYPE", "SAMETERM", "TRUE", "FALSE", "IN", "NOT",
 })
 _OPERATORS = frozenset("=!&|<>,+-*/")
+# Longer texts and more patterns are not judged: a FILTER's cost per row grows with its
+# length, and so does the engine's planning with the number of patterns.
+MAX_TEXT = 4096
+MAX_PATTERNS = 16
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -120,13 +125,17 @@ class CostJudge:
         """The product of the anchored patterns' counts (at most ``cap + 1`` each, and the
         product stops growing past ``cap``); None for a text outside the fragment.
         ``seen``: the text's facts, when the caller has them (else scanned here)."""
-        if (seen or sparql_text.facts(text)).ambiguous:
+        if len(text) > MAX_TEXT or (seen or sparql_text.facts(text)).ambiguous:
             return None  # tokens() follows one reading of a '<' that the engine may read another way
         try:
             parse = _parse(text)
             total = 1
+            if len(parse.patterns) > MAX_PATTERNS:
+                return None
             for pattern in parse.patterns:
-                total *= self._count(pattern)
+                # At least 1 each: a pattern with no match empties the answer, but a plan
+                # may join the others first, and their product is what that costs.
+                total *= max(self._count(pattern), 1)
                 if total > self.cap:
                     break
         except (NotJudged, ValueError):  # ValueError: a term pyoxigraph would not make
