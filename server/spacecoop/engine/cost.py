@@ -42,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import collections
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ _OPERATORS = frozenset("=!&|<>,+-*/")
 # length, and so does the engine's planning with the number of patterns.
 MAX_TEXT = 4096
 MAX_PATTERNS = 16
+REMEMBERED_COUNTS = 16_384
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -120,6 +122,9 @@ class CostJudge:
 
     def __init__(self, store: Any, cap: int) -> None:
         self.store, self.cap = store, cap
+        # The graph is read-only: a pattern's count never changes, and the constants of
+        # new questions recur (a class, a popular entity), so counts are remembered.
+        self._counts: collections.OrderedDict[tuple[Any, Any, Any], int] = collections.OrderedDict()
 
     def bound(self, text: str, seen: sparql_text.Facts | None = None) -> int | None:
         """The product of the anchored patterns' counts (at most ``cap + 1`` each, and the
@@ -130,29 +135,43 @@ class CostJudge:
         try:
             parse = _parse(text)
             total = 1
-            if len(parse.patterns) > MAX_PATTERNS:
+            keys = [_key(pattern) for pattern in parse.patterns]  # NotJudged for one not anchored
+            if len(keys) > MAX_PATTERNS:
                 return None
-            for pattern in parse.patterns:
+            for key in keys:
                 # At least 1 each: a pattern with no match empties the answer, but a plan
                 # may join the others first, and their product is what that costs.
-                total *= max(self._count(pattern), 1)
+                total *= max(self._count(key), 1)
                 if total > self.cap:
                     break
         except (NotJudged, ValueError):  # ValueError: a term pyoxigraph would not make
             return None
         return total
 
-    def _count(self, pattern: _Pattern) -> int:
-        s, p, o = (None if isinstance(t, str) else t for t in (pattern.s, pattern.p, pattern.o))
-        if s is None and o is None:
-            raise NotJudged("a pattern that no constant anchors")
-        matches = self.store.quads_for_pattern(s, p, o, None)  # every graph: at least the union's
-        return sum(1 for _ in itertools.islice(matches, self.cap + 1))
+    def _count(self, key: tuple[Any, Any, Any]) -> int:
+        """Quads matching ``key`` in every graph (at least the union's), at most ``cap + 1``."""
+        known = self._counts.get(key)
+        if known is not None:
+            self._counts.move_to_end(key)
+            return known
+        found = sum(1 for _ in itertools.islice(self.store.quads_for_pattern(*key, None), self.cap + 1))
+        self._counts[key] = found
+        if len(self._counts) > REMEMBERED_COUNTS:
+            self._counts.popitem(last=False)
+        return found
 
     def cheap(self, text: str, seen: sparql_text.Facts | None = None) -> bool:
         """Whether the query is in the fragment, anchored, and bounded by ``cap``."""
         bound = self.bound(text, seen)
         return bound is not None and bound <= self.cap
+
+
+def _key(pattern: _Pattern) -> tuple[Any, Any, Any]:
+    """The pattern's constants (None for a variable or an uncounted constant)."""
+    s, p, o = (None if isinstance(t, str) else t for t in (pattern.s, pattern.p, pattern.o))
+    if s is None and o is None:
+        raise NotJudged("a pattern that no constant anchors")
+    return s, p, o
 
 
 # --- the fragment ---------------------------------------------------------------------------
