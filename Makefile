@@ -8,7 +8,7 @@ YASGUI_VERSION := 4.6.2
 SWAGGER_UI_VERSION := 5.35.0
 REDOC_VERSION := 2.5.4
 
-.PHONY: serve test lint typecheck assets bench bytecode clean
+.PHONY: serve test lint typecheck assets bench bench-load bytecode clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ lint: $(STAMP)
 
 bench: $(STAMP) bytecode
 	$(PY) bench/run.py
+
+# Real public load: new questions (latency, throughput at 8 clients) against Oxigraph's
+# server in the same run, then 8 and 32 greedy clients beside a polite one.
+bench-load: $(STAMP) bytecode
+	$(PY) bench/newqueries.py
+	$(PY) bench/fairness.py
 
 clean:
 	rm -rf build dist $(VENV) $(VENDOR)
