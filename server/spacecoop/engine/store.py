@@ -859,11 +859,11 @@ def check_base_iri(iri: str) -> str:
 # the next time it comes (whatever its comments and spacing): the graph is read-only, so
 # the same query costs the same again, and for such a query the hop to a worker (two
 # process wake-ups) costs more than the query. The server process then runs the job the
-# worker ran, not the new text: nothing runs here that has not proved itself in a worker
-# first, under the time limit, however the new text is spelt.
+# worker ran, not the new text, however the new text is spelt.
 INLINE_SECONDS = 0.002
 # A new query is answered in the server process when the triples its anchored patterns
-# can reach number at most this (their product): a few milliseconds of work at most.
+# can reach number at most this (their product: engine/cost.py), a bound that holds for any
+# plan, so it needs no time limit: a few milliseconds of work at most.
 INLINE_BOUND = 1000
 INLINE_MEMORY = 4096  # shapes of quick queries remembered (oldest forgotten first)
 

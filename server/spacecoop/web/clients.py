@@ -1,6 +1,8 @@
 """Who sent a request: the client the engine's fair share (``engine.fair_share``) counts.
 
-* By default a client is the address the connection comes from.
+* By default a client is the address the connection comes from — for IPv6 its /64
+  network, the block one subscriber is given, so that one machine cannot be a million
+  clients.
 * Behind a reverse proxy the operator lists (``SPACECOOP_TRUSTED_PROXIES``: addresses or
   networks), it is the left-most ``X-Forwarded-For`` hop — the address the proxy saw the
   request come from. The header is believed only from a listed proxy; anyone else could
@@ -17,6 +19,8 @@
 '203.0.113.9'
 >>> ids.client("192.0.2.7", "203.0.113.9", None).label  # anyone else's header is ignored
 '192.0.2.7'
+>>> ids.client("2001:db8:1:2::7", None, None).key == ids.client("2001:db8:1:2:ffff::9", None, None).key
+True
 >>> ids.client("192.0.2.7", None, "s3cret")
 Client(key='key:alice', label='key:alice', factor=10.0)
 """
@@ -73,7 +77,7 @@ class Identities:
             hop = forwarded_for.split(",", 1)[0].strip()
             if _is_address(hop):
                 address = hop
-        return Client(f"ip:{address}", address)
+        return Client(f"ip:{_network(address)}", address)
 
     def _keyed(self, api_key: str) -> Client:
         # Compared in constant time: how long a wrong key takes tells nothing of the right ones.
@@ -87,6 +91,17 @@ class Identities:
             return False
         address = ipaddress.ip_address(peer)
         return any(address in network for network in self.proxies)
+
+
+def _network(address: str) -> str:
+    """The block an address is counted under: itself, or its /64 for IPv6."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an address (a test client's name): itself
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return address
 
 
 def _is_address(text: str) -> bool:
