@@ -9,6 +9,7 @@ count); one scrapes a real ``spacecoop serve`` process.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 
@@ -20,7 +21,7 @@ from starlette.testclient import TestClient
 from spacecoop import config
 from spacecoop.web import metrics
 
-from .conftest import in_process
+from .conftest import ROOT, in_process
 
 Samples = Mapping[tuple[str, frozenset[tuple[str, str]]], float]
 REQUESTS = "spacecoop_http_requests_total"
@@ -166,3 +167,9 @@ def test_a_live_server_counts_its_requests(live_url: str) -> None:
     assert requests(after, "other", "GET", 404) - requests(before, "other", "GET", 404) == 1
     assert requests(after, "metrics", "GET", 200) - requests(before, "metrics", "GET", 200) == 1
     assert value(after, "spacecoop_workers") > 0
+
+
+def test_every_metric_the_docs_name_is_served(client: TestClient) -> None:
+    documented = set(re.findall(r"`(spacecoop_[a-z_]+)`", (ROOT / "docs" / "endpoint.md").read_text()))
+    served = {name for name, _ in scrape(client)}
+    assert documented and documented <= served, documented - served
