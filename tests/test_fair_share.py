@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from spacecoop import config
 from spacecoop.engine.fair_share import Client, FairShare, Policy, Refused
+from spacecoop.web.clients import Identities
 
 from .conftest import LiveServer
 
@@ -325,3 +327,17 @@ def test_an_api_key_is_its_own_client_with_a_larger_budget_and_an_unknown_one_is
         wrong = c.get(frugal.url + "/sparql", params={"query": "ASK {}"}, headers={"X-API-Key": "guess"})
         assert wrong.status_code == 401 and wrong.json()["message"].startswith("unknown API key")
         assert "open-sesame" not in wrong.text
+
+
+@pytest.mark.parametrize("env,words", [
+    ({"SPACECOOP_TRUSTED_PROXIES": "10.0.0.0/8 not-an-address"}, "SPACECOOP_TRUSTED_PROXIES: 'not-an-address'"),
+    ({"SPACECOOP_API_KEYS": "alice"}, "SPACECOOP_API_KEYS: 'alice' is not name:key or name:key:factor"),
+    ({"SPACECOOP_API_KEYS": "alice:k:0"}, "SPACECOOP_API_KEYS: the factor of 'alice' is not a positive number"),
+])
+def test_a_malformed_proxy_or_key_setting_is_refused_in_one_line(env: dict[str, str], words: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refused:
+        Identities.from_settings(config.Settings())
+    assert str(refused.value).startswith(words) and "\n" not in str(refused.value)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
 from collections.abc import Sequence
 
 from spacecoop import config
@@ -57,7 +58,9 @@ class Identities:
             try:
                 quota = float(factor) if factor else DEFAULT_KEY_FACTOR
             except ValueError:
-                raise ValueError(f"SPACECOOP_API_KEYS: the factor of {name!r} is not a number") from None
+                quota = math.nan
+            if not quota > 0:
+                raise ValueError(f"SPACECOOP_API_KEYS: the factor of {name!r} is not a positive number")
             self.keys[key] = Client(f"key:{name}", f"key:{name}", quota)
 
     @classmethod
@@ -66,7 +69,8 @@ class Identities:
         try:
             return cls(settings.trusted_proxies, settings.api_keys)
         except ValueError as err:
-            raise ValueError(err if "SPACECOOP_" in str(err) else f"SPACECOOP_TRUSTED_PROXIES: {err}") from None
+            message = str(err)
+            raise ValueError(message if "SPACECOOP_" in message else f"SPACECOOP_TRUSTED_PROXIES: {message}") from None
 
     def client(self, peer: str, forwarded_for: str | None, api_key: str | None) -> Client:
         """The client of a request from ``peer`` with these headers (UnknownKey for a key not issued)."""
