@@ -49,7 +49,7 @@ import httpx
 from generate import SC
 from generate import write as generate
 from loadgen import get_request, run_load, run_sync, self_test
-from run import SYSTEMS, System, free_port, stop, tree_pss_mb, wait_ready
+from run import SYSTEMS, System, running, tree_pss_mb
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -288,13 +288,7 @@ def bench_system(system: System, data: Path, streams: dict[str, TextStream], arg
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     res: dict[str, Any] = {"load_average_before": os.getloadavg()}
-    if system.prepare:
-        res["load_s"] = system.prepare(data, work)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}{system.path}"
-    proc = system.start(data, work, port)
-    try:
-        res["ready_s"] = wait_ready(url, proc, timeout=900)
+    with running(system, data, work, res) as (port, url, proc):
         res["pss_mb_start"] = tree_pss_mb(proc.pid)
         count = WARM_UP + args.runs
         with httpx.Client(timeout=60) as client:
@@ -311,9 +305,7 @@ def bench_system(system: System, data: Path, streams: dict[str, TextStream], arg
             res["throughput"]["repeated describe"] = throughput(port, repeated, args.seconds,
                                                                 len(THROUGHPUT_TEMPLATES))
         res["pss_mb_end"] = tree_pss_mb(proc.pid)
-    finally:
-        stop(proc)
-        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     return res
 
 

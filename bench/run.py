@@ -21,6 +21,7 @@ Results go to stdout and to bench/results/latest.{md,json}.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -221,8 +222,10 @@ def throughput(url: str, query: str, seconds: int) -> float | None:
     return None
 
 
-def bench_system(system: System, data: Path, work: Path, queries: dict[str, str], args: argparse.Namespace) -> dict:
-    res: dict = {}
+@contextlib.contextmanager
+def running(system: System, data: Path, work: Path, res: dict) -> Iterator[tuple[int, str, subprocess.Popen]]:
+    """Load (if the system has a load step) and start ``system`` on ``data``; yield its port,
+    query URL and process once it answers; stop it afterwards. ``res`` gets load_s, ready_s."""
     if system.prepare:
         res["load_s"] = system.prepare(data, work)
     port = free_port()
@@ -230,6 +233,14 @@ def bench_system(system: System, data: Path, work: Path, queries: dict[str, str]
     proc = system.start(data, work, port)
     try:
         res["ready_s"] = wait_ready(url, proc, timeout=900)
+        yield port, url, proc
+    finally:
+        stop(proc)
+
+
+def bench_system(system: System, data: Path, work: Path, queries: dict[str, str], args: argparse.Namespace) -> dict:
+    res: dict = {}
+    with running(system, data, work, res) as (_, url, proc):
         if "load_s" not in res and system.name != "fastapi-ceiling":
             res["load_s"] = res["ready_s"]  # loads at start-up
         res["pss_mb"] = tree_pss_mb(proc.pid)
@@ -238,8 +249,6 @@ def bench_system(system: System, data: Path, work: Path, queries: dict[str, str]
                 res["queries"] = {name: latency(client, url, q, args.runs, args.budget) for name, q in queries.items()}
         res["rps_8"] = throughput(url, REFERENCE_QUERIES["describe"], args.wrk_seconds)
         res["pss_mb_after"] = tree_pss_mb(proc.pid)
-    finally:
-        stop(proc)
     return res
 
 
