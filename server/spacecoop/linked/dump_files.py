@@ -47,7 +47,7 @@ import orjson
 from spacecoop import config
 from spacecoop.engine.jobs import Job, Limits, with_facts
 from spacecoop.engine.store import BackendSpec, Engine, open_backend, parse_json_rows
-from spacecoop.linked import exports, void
+from spacecoop.linked import exports, search, void
 from spacecoop.rdf import jsonld
 from spacecoop.rdf.results import Term
 
@@ -77,6 +77,15 @@ class Dump:
         return self.path.read_bytes()
 
 
+@dataclass(frozen=True)
+class SearchFile:
+    """The label index, ready to open (``search.SearchIndex``)."""
+
+    path: Path
+    size: int
+    folder: Scratch | None = field(default=None, compare=False, repr=False)  # kept alive, as a Dump's
+
+
 @dataclass
 class Manifest:
     """What a dumps folder holds and what it was built for."""
@@ -86,12 +95,14 @@ class Manifest:
     context: str  # the context URL the JSON-LD dumps name
     statistics: void.Statistics | None = None
     dumps: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # name → media type, size, SHA-256
+    search: int | None = None  # the size of the label index (search.FILE_NAME), once built
 
     def to_json(self) -> bytes:
         return orjson.dumps({"format": MANIFEST_FORMAT, "version": self.version, "base": self.base,
                              "context": self.context,
                              "statistics": dataclasses.asdict(self.statistics) if self.statistics else None,
-                             "dumps": {n: list(v) for n, v in self.dumps.items()}}, option=orjson.OPT_INDENT_2)
+                             "dumps": {n: list(v) for n, v in self.dumps.items()}, "search": self.search},
+                            option=orjson.OPT_INDENT_2)
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -101,9 +112,11 @@ class Manifest:
             if got.get("format") != MANIFEST_FORMAT:
                 raise ValueError("another manifest format")
             stats = got.get("statistics")
+            indexed = got.get("search")  # absent from manifests written before search
             return cls(str(got["version"]), str(got["base"]), str(got["context"]),
                        void.Statistics(**stats) if stats else None,
-                       {str(n): (str(m), int(s), _digest(d)) for n, (m, s, d) in got["dumps"].items()})
+                       {str(n): (str(m), int(s), _digest(d)) for n, (m, s, d) in got["dumps"].items()},
+                       int(indexed) if indexed is not None else None)
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"not a dumps manifest ({err})") from None
 
@@ -201,15 +214,19 @@ def statistics(snapshot: BackendSpec, base: str) -> void.Statistics:
 
 
 def build(snapshot: BackendSpec, folder: Path, manifest: Manifest, names: list[str] | None = None,
-          count: bool = True) -> Iterator[Dump | void.Statistics]:
-    """Build the statistics (unless not ``count``), then each dump named (plain before its
-    gzip; default every one) into ``folder``; yield each as it is done, and write
-    ``manifest.json`` last (so a folder with a manifest is complete)."""
+          count: bool = True, index: bool = True) -> Iterator[Dump | SearchFile | void.Statistics]:
+    """Build the statistics (unless not ``count``), the label index (unless not ``index``),
+    then each dump named (plain before its gzip; default every one) into ``folder``; yield
+    each as it is done, and write ``manifest.json`` last (so a folder with a manifest is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     if count:
         manifest.statistics = statistics(snapshot, manifest.base)
         yield manifest.statistics
     quads = exports.canonical_quads(exports.snapshot_quads(snapshot))
+    if index:
+        built = search.build_index(quads, folder / search.FILE_NAME)
+        manifest.search = built.bytes
+        yield SearchFile(folder / search.FILE_NAME, built.bytes)
     triples = exports.union_triples(quads)
     for name in dump_names() if names is None else names:
         fmt, frame, gz = exports.parse_dump_name(name) or ("", None, False)
@@ -252,6 +269,8 @@ class DumpCache:
         self.version = version or (lambda: "")
         self._dumps: dict[str, Dump] = {}
         self._stats: void.Statistics | None = None
+        self._search: SearchFile | None = None
+        self._index: search.SearchIndex | None = None
         self._arrived = threading.Condition()  # a dump came from the builder, or it ended
         self._building = False
         self._started = False  # the background builder was started (server use)
@@ -282,6 +301,13 @@ class DumpCache:
         """The VoID statistics, once computed (None before, and for a remote store)."""
         with self._arrived:
             return self._stats
+
+    def search_index(self) -> search.SearchIndex | None:
+        """The label index, once built (None before, and for a remote store)."""
+        with self._arrived:
+            if self._index is None and self._search is not None:
+                self._index = search.SearchIndex(self._search.path)
+            return self._index
 
     @property
     def building(self) -> bool:
@@ -325,10 +351,12 @@ class DumpCache:
             if engine is not None:
                 engine.close()
 
-    def _arrive(self, done: Dump | void.Statistics) -> None:
+    def _arrive(self, done: Dump | SearchFile | void.Statistics) -> None:
         with self._arrived:
             if isinstance(done, Dump):
                 self._dumps.setdefault(done.name, dataclasses.replace(done, folder=self._folder))
+            elif isinstance(done, SearchFile):
+                self._search = self._search or dataclasses.replace(done, folder=self._folder)
             else:
                 self._stats = done
             self._arrived.notify_all()
@@ -354,7 +382,7 @@ class DumpCache:
         if snapshot is not None and snapshot.kind == "oxigraph-path":
             self._adopt(Path(snapshot.path) / FOLDER)
         missing = [n for n in self.names() if n not in self._dumps]
-        if not missing and self._stats is not None:
+        if not missing and self._stats is not None and self._search is not None:
             return
         # A gzipped file is made from its plain one: a plain one found in the store is built again.
         missing = [n for n in self.names() if n in missing or n + ".gz" in missing]
@@ -364,7 +392,7 @@ class DumpCache:
         manifest = Manifest(self.version(), self.settings.base, self.context)
         process = ctx.Process(target=_builder_main, daemon=True, name="spacecoop-dumps",
                               args=(snapshot, self._scratch().path, manifest, missing, self._stats is None,
-                                    self.settings, sender))
+                                    self._search is None, self.settings, sender))
         process.start()
         sender.close()
         self._building = self._started = True
@@ -378,9 +406,12 @@ class DumpCache:
         if manifest is None:
             return
         found = usable(manifest, folder, self.context)
+        index = folder / search.FILE_NAME
         with self._arrived:
             self._stats = manifest.statistics
             self._dumps.update(found)
+            if manifest.search is not None and index.is_file() and index.stat().st_size == manifest.search:
+                self._search = SearchFile(index, manifest.search)
         log.info("dumps: %d of %d files and the statistics from %s", len(found), len(self.names()), folder)
 
     def _receive(self, receiver: Connection, process: BaseProcess) -> None:
@@ -400,7 +431,7 @@ class DumpCache:
 
 
 def _builder_main(snapshot: BackendSpec | None, folder: Path, manifest: Manifest, names: list[str], count: bool,
-                  settings: config.Settings, sender: Connection) -> None:
+                  index: bool, settings: config.Settings, sender: Connection) -> None:
     """The background builder's process: build each file and send word of it, in order."""
     with contextlib.suppress(OSError):
         os.nice(BUILDER_NICE)
@@ -411,7 +442,7 @@ def _builder_main(snapshot: BackendSpec | None, folder: Path, manifest: Manifest
             snapshot = engine.prepare()
             manifest.version = manifest.version or engine.version
         assert snapshot is not None
-        for done in build(snapshot, folder, manifest, names, count):
+        for done in build(snapshot, folder, manifest, names, count, index):
             sender.send(done)
     except exports.ExportError as err:
         log.warning("dumps: %s", err)

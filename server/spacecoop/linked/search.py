@@ -52,6 +52,7 @@ from spacecoop.engine.store import BackendSpec
 from spacecoop.linked import exports
 
 FORMAT = "1"  # the index file's layout; a file of another layout is refused, not misread
+FILE_NAME = "search.sqlite"  # beside the dumps (dump_files): in a store's folder, or the builder's
 MAX_QUERY_CHARS = 200  # a reader's query is a few words: more is cut, so work stays bounded
 MAX_TERMS = 8
 MAX_LABEL_CHARS = 1000  # a literal longer than this is prose, not a name: only its start is indexed

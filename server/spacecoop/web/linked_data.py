@@ -35,6 +35,7 @@ from spacecoop.linked.void import Statistics as VoidStatistics  # the class has 
 from spacecoop.rdf import formats, iris, jsonld
 from spacecoop.rdf.results import Term
 from spacecoop.web import etags, pages, sparql
+from spacecoop.web import search as search_pages
 from spacecoop.web.conneg import negotiate
 
 if TYPE_CHECKING:  # the drawing code is imported when a mission page is drawn
@@ -638,7 +639,12 @@ def build_router(engine: Engine) -> APIRouter:
         """An entity IRI: its page or its description, by content negotiation or extension."""
         return await _guard(ld.resource(request, rest))
 
-    return router
+    # Search answers from the label index the dumps' builder makes: the same cache. Its own
+    # router, so that its routes carry its tag alone.
+    outer = APIRouter()
+    outer.include_router(search_pages.build_router(engine, ld.dumps))
+    outer.include_router(router)
+    return outer
 
 
 async def _guard(work: Awaitable[Response]) -> Response:

@@ -1,0 +1,90 @@
+"""Search served: ``/api/search`` and ``/search`` over the label index the dumps' builder
+makes (the index itself: tests/test_search_index.py), through the app as served."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from spacecoop import config
+from spacecoop.engine.jobs import Job
+from spacecoop.engine.store import Engine
+from spacecoop.rdf import iris
+
+
+def labelled(engine: Engine, label: str, lang: str) -> str:
+    """The IRI the graph labels ``label``@``lang`` (asked of the graph, not written here)."""
+    rows = engine.run_sync(Job(f'SELECT ?s WHERE {{ ?s <{config.RDFS_LABEL}> "{label}"@{lang} }}')).body
+    found = orjson.loads(rows)["results"]["bindings"]
+    assert len(found) == 1, found
+    return str(found[0]["s"]["value"])
+
+
+@pytest.fixture(scope="module")
+def change_6(engine: Engine) -> str:
+    return labelled(engine, "嫦娥六号", "zh")
+
+
+@pytest.mark.parametrize("q", ["嫦娥六号", "六号", "Chang'e 6", "Chang’e 6", "change 6"])
+def test_the_api_finds_an_entity_by_its_chinese_or_english_name(client: TestClient, change_6: str, q: str) -> None:
+    r = client.get("/api/search", params={"q": q})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["query"] == q
+    assert body["results"][0]["iri"] == change_6
+    first = body["results"][0]
+    assert set(first) == {"iri", "label", "lang", "types", "score", "snippet"}
+    assert "«" in first["snippet"] and first["types"]
+
+
+def test_results_are_best_first_limited_and_filtered(client: TestClient) -> None:
+    scores = [h["score"] for h in client.get("/api/search", params={"q": "smile", "limit": 5}).json()["results"]]
+    assert 1 <= len(scores) <= 5 and scores == sorted(scores, reverse=True)
+    mission = config.SC + "Mission"
+    typed = client.get("/api/search", params={"q": "smile", "type": mission}).json()["results"]
+    assert typed and all(mission in h["types"] for h in typed)
+    assert client.get("/api/search", params={"q": "嫦娥", "lang": "en"}).json()["results"] == []
+
+
+@pytest.mark.parametrize("params,status", [({}, 422), ({"q": "x", "limit": 0}, 422), ({"q": "x", "limit": 51}, 422)])
+def test_a_bad_request_is_a_short_4xx(client: TestClient, params: dict[str, object], status: int) -> None:
+    r = client.get("/api/search", params=params)
+    assert r.status_code == status
+    assert "Traceback" not in r.text and "/work" not in r.text
+
+
+@pytest.mark.parametrize("q", ['"', "*", "NEAR(", "AND OR NOT", "x" * 900, "’'-"])
+def test_hostile_text_is_answered_not_crashed(client: TestClient, q: str) -> None:
+    r = client.get("/api/search", params={"q": q})
+    assert r.status_code == 200 and isinstance(r.json()["results"], list)
+
+
+def test_the_page_lists_hits_with_their_types_and_links(client: TestClient, change_6: str) -> None:
+    r = client.get("/search", params={"q": "嫦娥"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert f'href="{iris.href(change_6)}"' in r.text
+    assert "<mark>嫦娥</mark>" in r.text
+    as_json = client.get("/search", params={"q": "嫦娥"}, headers={"Accept": "application/json"}).json()
+    assert as_json["results"][0]["iri"] == change_6
+
+
+def test_the_page_says_when_nothing_is_found(client: TestClient) -> None:
+    r = client.get("/search", params={"q": "zzqxj"})
+    assert r.status_code == 200 and "Nothing is called" in r.text
+
+
+def test_every_page_has_a_search_box_that_gets_the_search_page(client: TestClient) -> None:
+    for path in ("/", "/queries", "/resource/no-such-thing"):
+        html = client.get(path).text
+        form = re.search(r'<form class="search" role="search" action="([^"]+)" method="get">\s*<input[^>]*name="q"',
+                         html)
+        assert form and form[1] == "/search", path
+
+
+def test_search_is_in_the_openapi(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "get" in spec["paths"]["/api/search"]
+    assert {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]} == {"q", "lang", "type", "limit"}
