@@ -46,3 +46,11 @@ def seccomp_mode(pid: int) -> int:
     except OSError:
         pass
     return -1
+
+
+def nice_of(pid: int) -> int | None:
+    """The process's nice value (None once it has gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    except OSError:
+        return None

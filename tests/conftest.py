@@ -29,8 +29,11 @@ from starlette.testclient import TestClient
 
 from spacecoop import config
 from spacecoop.engine.store import Engine
+from spacecoop.linked import dump_files
 from spacecoop.rdf.loader import load_dataset
 from spacecoop.web.app import asgi_app
+
+from ._processes import descendants, nice_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -97,6 +100,15 @@ class LiveServer:
         (they are built in the background after start: until then ``/dumps/`` answers 202)."""
         with httpx.Client(base_url=self.url, timeout=10) as client:
             dumps_ready(client, timeout)
+
+    def settled(self, timeout: float = 180) -> None:
+        """Wait until the dumps are built and their builder (at nice BUILDER_NICE) has exited:
+        the processes left below the server are then the forkserver and the query workers."""
+        self.dumps_ready(timeout)
+        deadline = time.monotonic() + timeout
+        while any(nice_of(p) == dump_files.BUILDER_NICE for p in descendants(self.process.pid)):
+            assert time.monotonic() < deadline, "the dumps' builder did not exit"
+            time.sleep(POLL)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -51,7 +51,7 @@ def workers(srv: LiveServer) -> set[int]:
 def strict() -> Iterator[LiveServer]:
     """A server with a 3 s time limit and 256 MB per query."""
     srv = LiveServer("--timeout", "3", env={"SPACECOOP_QUERY_MEMORY_MB": "256"})
-    srv.dumps_ready()  # the dumps' builder has come and gone: the processes left are the workers
+    srv.settled()  # the dumps' builder has come and gone: the processes left are the workers
     yield srv
     srv.stop()
 

@@ -55,7 +55,7 @@ def isolated() -> Iterator[LiveServer]:
     # is lifted, so that what is tested is the workers' isolation from each other.
     srv = LiveServer("--timeout", "3", env={"SPACECOOP_CLIENT_BUDGET": "1e9", "SPACECOOP_CLIENT_CONCURRENCY": "64",
                                             "SPACECOOP_CLIENT_QUEUE": "64"})
-    srv.dumps_ready()  # the dumps' builder has come and gone: the processes left are the workers
+    srv.settled()  # the dumps' builder has come and gone: the processes left are the workers
     yield srv
     srv.stop()
 

@@ -333,7 +333,7 @@ def test_with_an_allow_list_ambiguous_comparisons_are_refused(http: httpx.Client
 def limited() -> Iterator[LiveServer]:
     """A server with a 2 s time limit, 50 rows and 20 kB per answer."""
     srv = LiveServer("--timeout", "2", env={"SPACECOOP_MAX_ROWS": "50", "SPACECOOP_MAX_BYTES": "20000"})
-    srv.dumps_ready()  # the dumps' builder has come and gone: the processes left are the workers
+    srv.settled()  # the dumps' builder has come and gone: the processes left are the workers
     yield srv
     srv.stop()
 
