@@ -71,7 +71,8 @@ def test_ontology_documentation_anchor(page: Page, live_url: str) -> None:
 
 
 def test_not_found_page(page: Page, live_url: str) -> None:
+    # The suggestion is named by its label, found by the label index despite the typo.
     response = page.goto(f"{live_url}/resource/smiel")
     assert response.status == 404
-    page.get_by_role("link", name="smile", exact=True).click()
+    page.get_by_role("link", name="SMILE", exact=True).click()
     page.wait_for_url(f"{live_url}/resource/smile")

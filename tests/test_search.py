@@ -88,3 +88,14 @@ def test_search_is_in_the_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "get" in spec["paths"]["/api/search"]
     assert {p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]} == {"q", "lang", "type", "limit"}
+
+
+@pytest.mark.parametrize("slug,label,lang", [("SMILE", "SMILE", "en"), ("嫦娥六号", "嫦娥六号", "zh")])
+def test_a_404_suggests_what_the_index_finds_for_the_slug(client: TestClient, engine: Engine, slug: str,
+                                                           label: str, lang: str) -> None:
+    r = client.get(f"/resource/{slug}")
+    assert r.status_code == 404
+    wanted = iris.href(labelled(engine, label, lang))
+    suggestions = client.get(f"/resource/{slug}", headers={"Accept": "application/json"}).json()["suggestions"]
+    assert suggestions and suggestions[0]["href"] == wanted
+    assert f'href="{wanted}"' in r.text

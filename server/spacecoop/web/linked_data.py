@@ -258,9 +258,20 @@ class LinkedData:
         slugs = await self.entity_slugs()
         close = difflib.get_close_matches(slug, slugs, n=6, cutoff=0.5)
         close += [s for s in slugs if slug and slug in s and s not in close][: 6 - len(close)]
+        # First what the label index finds for the words of the slug (/resource/SMILE, /resource/嫦娥六号).
+        named = await self._named_like(urllib.parse.unquote(slug).replace("-", " ").replace("_", " "))
+        by_slug = [(s, f"/{iris.RESOURCE}{s}") for s in close]
+        suggestions = named + [s for s in by_slug if s[1] not in {href for _, href in named}]
         return not_found_page(request, "The graph says nothing about this IRI.", iris.entity_iri(slug, self.base),
-                              [(s, f"/{iris.RESOURCE}{s}") for s in close],
-                              [(label, f"/class/{name}") for name, label in INDEX_LINKS])
+                              suggestions[:8], [(label, f"/class/{name}") for name, label in INDEX_LINKS])
+
+    async def _named_like(self, text: str) -> list[tuple[str, str]]:
+        """(label, link) of the entities the label index finds for ``text`` (none before it is built)."""
+        index = self.dumps.search_index()
+        if index is None or not text.strip():
+            return []
+        hits = await asyncio.to_thread(index.search, text, None, None, 6)
+        return [(hit.label, iris.href(hit.iri, self.base)) for hit in hits]
 
     # -- named graphs -----------------------------------------------------------------
     async def named_graph(self, request: Request, rest: str) -> Response:
@@ -546,11 +557,14 @@ def not_found_page(request: Request, message: str, iri: str, suggestions: list[t
                    indexes: list[tuple[str, str]]) -> Response:
     """The helpful 404 (HTML, or JSON like every page): what was asked, what exists nearby."""
     data = {"status": 404, "path": request.url.path, "iri": iri, "message": message,
-            "suggestions": [{"slug": text, "href": href} for text, href in suggestions],
+            "suggestions": [{"label": text, "href": href,
+                             "slug": href[len(RESOURCE_PATH):] if href.startswith(RESOURCE_PATH) else None}
+                            for text, href in suggestions],
             "indexes": [{"label": text, "href": href} for text, href in indexes]}
     return pages.respond(request, "not_found.html", data, status_code=404, title="Not found")
 
 
+RESOURCE_PATH = f"/{iris.RESOURCE}"
 INDEX_LINKS = (("Mission", "Missions"), ("Agency", "Agencies"), ("Instrument", "Instruments"),
                ("LaunchVehicle", "Launch vehicles"), ("Event", "Events"), ("Contribution", "Contributions"))
 
