@@ -51,6 +51,7 @@ SEGMENT_ROUTES = {
     "queries": "queries",
     "api": "api",
     "dumps": "dumps",
+    "search": "search",
     "timeline": "pictures", "network": "pictures",
     "static": "static",
     "docs": "docs", "redoc": "docs", "openapi": "docs",
