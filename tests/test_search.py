@@ -4,6 +4,10 @@ makes (the index itself: tests/test_search_index.py), through the app as served.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,7 +16,10 @@ from starlette.testclient import TestClient
 from spacecoop import config
 from spacecoop.engine.jobs import Job
 from spacecoop.engine.store import Engine
+from spacecoop.linked import dump_files, search
 from spacecoop.rdf import iris
+
+from .conftest import in_process
 
 
 def labelled(engine: Engine, label: str, lang: str) -> str:
@@ -99,3 +106,24 @@ def test_a_404_suggests_what_the_index_finds_for_the_slug(client: TestClient, en
     suggestions = client.get(f"/resource/{slug}", headers={"Accept": "application/json"}).json()["suggestions"]
     assert suggestions and suggestions[0]["href"] == wanted
     assert f'href="{wanted}"' in r.text
+
+
+
+def test_a_loaded_store_carries_its_index_and_a_damaged_one_is_a_503(tmp_path: Path) -> None:
+    store = tmp_path / "kg"
+    done = subprocess.run([str(Path(sys.executable).with_name("spacecoop")), "load", "--store", f"oxigraph:{store}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    index = store / dump_files.FOLDER / search.FILE_NAME
+    assert index.is_file()
+    settings = config.Settings(store=f"oxigraph:{store}", workers=1, reserve_workers=0)
+    with in_process(settings) as c:
+        assert c.get("/api/search", params={"q": "嫦娥"}).json()["results"]  # adopted: no builder needed
+    index.write_bytes(b"\0" * index.stat().st_size)  # damaged on disk, same size
+    with in_process(settings) as c:
+        # JSON-LD dumps made for this server's address come from a builder (not the index):
+        # 202 while it works, as a client honouring Retry-After sees.
+        deadline = time.monotonic() + 60
+        while (r := c.get("/api/search", params={"q": "嫦娥"})).status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert r.status_code == 503 and "could not be built" in r.json()["message"]

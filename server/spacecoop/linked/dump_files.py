@@ -31,6 +31,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -303,10 +304,15 @@ class DumpCache:
             return self._stats
 
     def search_index(self) -> search.SearchIndex | None:
-        """The label index, once built (None before, and for a remote store)."""
+        """The label index, once built (None before, for a remote store, and for a file
+        that cannot be opened: logged once, and then as if its build had failed)."""
         with self._arrived:
             if self._index is None and self._search is not None:
-                self._index = search.SearchIndex(self._search.path)
+                try:
+                    self._index = search.SearchIndex(self._search.path)
+                except (OSError, ValueError, sqlite3.Error) as err:
+                    log.warning("search: the label index %s cannot be opened (%s)", self._search.path, err)
+                    self._search = None
             return self._index
 
     @property

@@ -52,6 +52,9 @@ def build_router(engine: Engine, dumps: DumpCache) -> APIRouter:
     async def found(q: str, lang: str | None, type_iri: str | None, limit: int) -> list[search.Hit] | Response:
         index = dumps.search_index()
         if index is None:
+            if engine.is_remote:
+                return error_response(404, "search is offered over the embedded store only; "
+                                           "this server fronts a remote SPARQL endpoint")
             if dumps.building:
                 return error_response(202, f"the search index is being built; try again in {RETRY} s",
                                       {"Retry-After": str(RETRY)})
