@@ -127,3 +127,14 @@ def test_a_loaded_store_carries_its_index_and_a_damaged_one_is_a_503(tmp_path: P
         while (r := c.get("/api/search", params={"q": "嫦娥"})).status_code == 202 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert r.status_code == 503 and "could not be built" in r.json()["message"]
+
+
+def test_searches_count_against_the_clients_budget(tmp_path: Path) -> None:
+    with in_process(config.Settings(client_budget=1e-6, workers=1, reserve_workers=0)) as c:
+        deadline = time.monotonic() + 60
+        while (r := c.get("/api/search", params={"q": "smile"})).status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert r.status_code == 200  # the first, within a (tiny) budget
+        refused = c.get("/api/search", params={"q": "einstein"})  # a new search: the same one is a cached answer
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "budget" in refused.json()["message"]

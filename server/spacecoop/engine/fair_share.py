@@ -161,6 +161,11 @@ class FairShare:
             self.charge(client, self.clock() - began)
             self._leave(account, reserve)
 
+    def within_budget(self, client: Client) -> None:
+        """Refuse (``Refused``) a client past its query-time budget — for work that takes no
+        worker but counts against the budget all the same (``charge`` it after)."""
+        self._refuse_over_budget(self._account(client))
+
     def charge(self, client: Client, seconds: float) -> None:
         """Count ``seconds`` of query time against ``client``'s budget (also used for
         answers that need no worker, so that they count too)."""

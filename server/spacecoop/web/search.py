@@ -7,12 +7,15 @@ is there both answer 202 with ``Retry-After``, as the dumps do.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from spacecoop.engine.fair_share import current_caller
+from spacecoop.engine.query_rules import QueryError
 from spacecoop.engine.store import Engine
 from spacecoop.linked import search
 from spacecoop.linked.dump_files import DumpCache
@@ -60,7 +63,19 @@ def build_router(engine: Engine, dumps: DumpCache) -> APIRouter:
                                       {"Retry-After": str(RETRY)})
             return error_response(503, "search is not available: its index could not be built (see the "
                                        "server's log)", {"Retry-After": "60"})
-        return await asyncio.to_thread(index.search, q, lang, type_iri, limit)
+        # No worker, but the client's query-time budget all the same (a flood of searches is
+        # refused like a flood of queries).
+        caller, share = current_caller.get(), engine.share
+        try:
+            if caller is not None and share is not None:
+                share.within_budget(caller.client)
+        except QueryError as err:
+            return error_response(err.status, err.message, err.headers)
+        started = time.perf_counter()
+        hits = await asyncio.to_thread(index.search, q, lang, type_iri, limit)
+        if caller is not None and share is not None:
+            share.charge(caller.client, time.perf_counter() - started)
+        return hits
 
     @router.get(API_PATH, summary="Find entities by name", operation_id="search",
                 description="Labels, names, titles and identifiers in every language: English by words and "
