@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
+from spacecoop import config
+
 from .conftest import ARTIFACTS
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -89,4 +91,27 @@ def test_each_saved_query_is_a_tab(page: tuple[Page, Recorder], live_url: str) -
     pg.locator(".tabsList .tab").nth(1).click()
     text = pg.evaluate("() => window.spacecoopYasgui.getTab().getYasqe().getValue()")
     assert text.strip() == tabs[1]["query"].strip()
+    assert recorder.outside == [] and recorder.errors == []
+
+
+PREFIX_SC = f"PREFIX sc: <{config.SC}>\n"
+
+
+@pytest.mark.parametrize("start,typed,completed", [
+    ("SELECT * WHERE { ?m a ", "sc:Missi", "sc:Mission"),
+    ("SELECT * WHERE { ?m ", "sc:launche", "sc:launchedOn"),
+])
+def test_the_editor_completes_our_classes_and_properties_offline(page: tuple[Page, Recorder], live_url: str,
+                                                                 start: str, typed: str, completed: str) -> None:
+    pg, recorder = page
+    pg.goto(f"{live_url}/sparql")
+    pg.wait_for_selector(".yasqe .CodeMirror")
+    pg.evaluate("q => { const y = window.spacecoopYasgui.getTab().getYasqe(); y.setValue(q); y.focus();"
+                " y.setCursor(y.lastLine(), y.getLine(y.lastLine()).length); }", PREFIX_SC + start)
+    pg.keyboard.type(typed, delay=30)
+    hint = pg.locator(".CodeMirror-hints .CodeMirror-hint", has_text=completed).first
+    hint.wait_for()
+    hint.click()
+    text = pg.evaluate("() => window.spacecoopYasgui.getTab().getYasqe().getValue()")
+    assert text.endswith(start + completed), text
     assert recorder.outside == [] and recorder.errors == []

@@ -39,7 +39,7 @@ from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib_endpoint.sparql_router import SparqlRouter
 
 from spacecoop import __version__, config
-from spacecoop.config import DCTERMS, RDF, RDFS, VOID
+from spacecoop.config import DCTERMS, OWL, RDF, RDFS, VOID
 from spacecoop.engine import query_rules
 from spacecoop.engine.jobs import Job
 from spacecoop.engine.query_rules import READ_ONLY, QueryError
@@ -348,6 +348,7 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             tags=["SPARQL"],
         )
         self._sd_cache: dict[str, Graph] = {}
+        self._vocab: dict[str, list[str]] | None = None
         self._sd_built = False
         self._graph_sizes: dict[str, int] | None = None
         self._replace_routes()
@@ -426,9 +427,22 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             raise ProtocolError(406, "acceptable media types here: " + ", ".join(offers))
         if picked == EDITOR:
             return HTMLResponse(pages.render("yasgui.html", request=request, title="SPARQL editor",
-                                             tabs=editor_tabs(), endpoint=PATH))
+                                             tabs=editor_tabs(), endpoint=PATH, vocabulary=await self._vocabulary()))
         graph = await self.service_description_for(_public(request, self.engine.settings))
         return Response(graph.serialize(format=SD_OFFERS[picked], encoding="utf-8"), media_type=picked)
+
+    async def _vocabulary(self) -> dict[str, list[str]]:
+        """Our classes and properties (full IRIs), for the editor to complete offline (once:
+        the graph does not change while serving; empty if the store cannot say)."""
+        if self._vocab is None:
+            try:
+                rows = await self.engine.select(VOCABULARY)
+            except QueryError as err:
+                log.warning("the editor's completion is unavailable: %s", err.message)
+                return {"classes": [], "properties": []}
+            self._vocab = {kind: sorted({r["term"][1] for r in rows if r["kind"][1] == kind})
+                           for kind in ("classes", "properties")}
+        return self._vocab
 
     # -- the Service Description ----------------------------------------------------------
     async def service_description_for(self, public: str) -> Graph:
@@ -535,6 +549,15 @@ FALLBACK_TABS = [{
     "query": "SELECT ?class (COUNT(?thing) AS ?things)\nWHERE { ?thing a ?class }\n"
              "GROUP BY ?class\nORDER BY DESC(?things)\nLIMIT 50\n",
 }]
+
+
+# What the editor completes: every IRI the graph declares a class or a property.
+VOCABULARY = f"""SELECT DISTINCT ?term ?kind WHERE {{
+  ?term a ?type FILTER(isIRI(?term))
+  VALUES (?type ?kind) {{ (<{OWL}Class> "classes") (<{RDFS}Class> "classes")
+    (<{OWL}ObjectProperty> "properties") (<{OWL}DatatypeProperty> "properties")
+    (<{OWL}AnnotationProperty> "properties") (<{RDF}Property> "properties") }}
+}}"""
 
 
 def editor_tabs() -> list[dict[str, str]]:
