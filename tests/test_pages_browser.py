@@ -76,3 +76,19 @@ def test_not_found_page(page: Page, live_url: str) -> None:
     assert response.status == 404
     page.get_by_role("link", name="SMILE", exact=True).click()
     page.wait_for_url(f"{live_url}/resource/smile")
+
+
+def test_the_search_box_finds_an_entity_by_its_chinese_name(page: Page, live_url: str) -> None:
+    page.goto(f"{live_url}/ontology")
+    box = page.get_by_role("searchbox", name="Search by name, in English or Chinese").first
+    box.fill("嫦娥六号")
+    box.press("Enter")
+    page.wait_for_url("**/search?q=*")
+    hits = page.locator("ol.hits li")
+    assert hits.count() >= 1
+    assert page.locator("ol.hits li mark").first.inner_text() == "嫦娥六号"
+    hits.first.locator("a").first.click()
+    page.wait_for_url("**/resource/**")
+    assert "嫦娥六号" in page.locator("h1").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "search-result.png"), full_page=True)
