@@ -11,12 +11,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+import rdflib
 from starlette.testclient import TestClient
 
 from spacecoop import config
 from spacecoop.engine.jobs import Job
 from spacecoop.engine.store import Engine
-from spacecoop.linked import dump_files, search
+from spacecoop.linked import dump_files, search, search_service
 from spacecoop.rdf import iris
 
 from .conftest import in_process
@@ -138,3 +139,42 @@ def test_searches_count_against_the_clients_budget(tmp_path: Path) -> None:
         refused = c.get("/api/search", params={"q": "einstein"})  # a new search: the same one is a cached answer
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
         assert "budget" in refused.json()["message"]
+
+
+SEARCH = "PREFIX scs: <https://spacecoop.example/search#> "
+
+
+def sparql_rows(client: TestClient, query: str) -> list[dict[str, dict[str, str]]]:
+    r = client.get("/sparql", params={"query": query}, headers={"Accept": "application/sparql-results+json"})
+    assert r.status_code == 200, r.text
+    return list(r.json()["results"]["bindings"])
+
+
+def test_the_index_inside_sparql_joins_the_graph(client: TestClient, change_6: str) -> None:
+    rows = sparql_rows(client, SEARCH + f"""SELECT ?e ?label ?score ?type WHERE {{
+        SERVICE <{search_service.SERVICE_IRI}> {{ ?e scs:query "嫦娥" ; scs:label ?label ; scs:score ?score ;
+                                                   scs:limit 3 }}
+        ?e a ?type }}""")
+    assert change_6 in {r["e"]["value"] for r in rows}
+    assert all(float(r["score"]["value"]) > 0 and r["label"]["value"] for r in rows)
+    assert len({r["e"]["value"] for r in rows}) <= 3
+
+
+def test_a_search_block_it_cannot_read_is_a_400_that_says_what_it_takes(client: TestClient) -> None:
+    r = client.get("/sparql", params={"query": SEARCH + f"SELECT * {{ SERVICE <{search_service.SERVICE_IRI}> "
+                                                        "{ ?e scs:query ?q } }"})
+    assert r.status_code == 400 and "the search service takes" in r.json()["message"]
+
+
+def test_the_search_service_spelt_another_way_is_still_a_refused_service_call(client: TestClient) -> None:
+    escaped = search_service.SERVICE_IRI.replace("search", "\\u0073earch")
+    r = client.get("/sparql", params={"query": SEARCH + f'SELECT * {{ SERVICE <{escaped}> {{ ?e scs:query "x" }} }}'})
+    assert r.status_code == 400 and "SERVICE" in r.json()["message"]
+
+
+def test_the_service_description_declares_the_search_service(client: TestClient) -> None:
+    turtle = client.get("/sparql", headers={"Accept": "text/turtle"}).text
+    g = rdflib.Graph().parse(data=turtle, format="turtle")
+    service = rdflib.URIRef(search_service.SERVICE_IRI)
+    assert (None, rdflib.URIRef(config.SD + "feature"), service) in g
+    assert "answered by this endpoint itself" in str(g.value(service, rdflib.RDFS.comment))

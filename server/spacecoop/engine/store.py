@@ -888,6 +888,9 @@ class Engine:
     cache_misses: int = 0
     # The workers shared fairly between clients (server use: set when the pool starts).
     share: fair_share.FairShare | None = None
+    # Rewrites of a query's text before any rule reads it, added by the layers above (the
+    # label index's SERVICE, answered here as VALUES: linked.search_service).
+    query_expanders: list[Callable[[str], str]] = field(default_factory=list)
     # What the workers open (the snapshot file, or the stamped store): set by ``prepare``.
     # The dumps and VoID are read from it too, so they hold what SPARQL answers from.
     snapshot: BackendSpec | None = None
@@ -1047,8 +1050,17 @@ class Engine:
         the facts of its text (scanned here unless its entry point brought them), which
         everything after this reads instead of the text."""
         job = bindings_written(job)
+        expanded = self.expand(job.query)
+        if expanded != job.query:
+            job = replace(job, query=expanded, facts=None)
         base_iri = check_base_iri(job.base_iri or self.endpoint_url)
         return replace(job, base_iri=base_iri, facts=query_rules.check(job.query, self.settings, job.facts))
+
+    def expand(self, text: str) -> str:
+        """``text`` through every ``query_expanders`` rewrite (itself when none applies)."""
+        for rewrite in self.query_expanders:
+            text = rewrite(text)
+        return text
 
     async def run(self, job: Job, timeout: float | None = None) -> Answer:
         """Answer a query (from the cache when the same job was answered before)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,7 @@ from spacecoop import config
 from spacecoop.engine.jobs import Job
 from spacecoop.engine.query_rules import QueryError
 from spacecoop.engine.store import Engine
-from spacecoop.linked import describe, dump_files, exports, void
+from spacecoop.linked import describe, dump_files, exports, search_service, void
 from spacecoop.linked.void import Statistics as VoidStatistics  # the class has a method named void
 from spacecoop.rdf import formats, iris, jsonld
 from spacecoop.rdf.results import Term
@@ -131,6 +132,8 @@ class LinkedData:
         self.engine = engine
         self.dumps = dump_files.DumpCache(engine.settings, lambda: engine.snapshot, lambda: engine.version)
         engine.when_started(self.dumps.build_in_background)  # ready before the first /dumps/ request
+        # The label index inside SPARQL: its SERVICE answered as VALUES (linked.search_service).
+        engine.query_expanders.append(functools.partial(search_service.expand, index=self.dumps.search_index))
         self._caches = _Caches()
         self._lock = asyncio.Lock()
 

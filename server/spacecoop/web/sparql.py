@@ -44,7 +44,7 @@ from spacecoop.engine import query_rules
 from spacecoop.engine.jobs import Job
 from spacecoop.engine.query_rules import READ_ONLY, QueryError
 from spacecoop.engine.store import ENDPOINT_PATH, Engine
-from spacecoop.linked import void
+from spacecoop.linked import search_service, void
 from spacecoop.rdf import formats
 from spacecoop.rdf.sparql_text import QUERY_FORMS
 from spacecoop.saved import saved_queries
@@ -404,12 +404,13 @@ class SpaceCoopSparqlRouter(SparqlRouter):
 
     async def _answer(self, request: Request, req: SparqlRequest) -> Response:
         assert req.query is not None
-        seen = query_rules.check(req.query, self.engine.settings)
+        query = self.engine.expand(req.query)  # the search SERVICE as VALUES, before any rule reads it
+        seen = query_rules.check(query, self.engine.settings)
         form = seen.form if seen.form in QUERY_FORMS else ""
         choice = choose_format(form, request.headers.get("accept"), req.format)
         # Relative IRIs resolve against the endpoint's URL, as its Service Description names it.
         # The job carries the facts just checked: the engine reads them instead of scanning again.
-        job = Job(req.query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs,
+        job = Job(query, choice.result_format, choice.graph_format, req.default_graphs, req.named_graphs,
                   base_iri=_public(request, self.engine.settings) + PATH, facts=seen)
         answer = await self.engine.run(job)
         # The body is in the chosen format unless the engine found another query form than
@@ -489,6 +490,15 @@ class SpaceCoopSparqlRouter(SparqlRouter):
                                                   + " ".join(self.engine.settings.service_allow_list))))
         for fmt in (*formats.RESULT_FORMATS, *GRAPH_ANSWERS):
             g.add((service, sd_ns.resultFormat, URIRef(fmt.iri)))
+        if not self.engine.is_remote:  # the label index is the embedded store's
+            search = URIRef(search_service.SERVICE_IRI)
+            g.add((service, sd_ns.feature, search))
+            g.add((search, RDF.type, sd_ns.Feature))
+            g.add((search, RDFS.comment, Literal(
+                "Search by name, answered by this endpoint itself (no network): SERVICE <"
+                + search_service.SERVICE_IRI + "> { ?entity <" + search_service.TERMS + "query> \"text\" } "
+                "binds the best-matching entities; optional terms: lang, type, limit, score ?v, label ?v.",
+                lang="en")))
         void_page = URIRef(public + "/.well-known/void")
         g.add((service, RDFS.seeAlso, void_page))
         g.add((service, DCTERMS.title, Literal(TITLE, lang="en")))
