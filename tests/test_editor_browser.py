@@ -12,10 +12,13 @@ import json
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from spacecoop import config
+from spacecoop.engine.jobs import Job
+from spacecoop.engine.store import Engine
 
 from .conftest import ARTIFACTS
 
@@ -114,4 +117,26 @@ def test_the_editor_completes_our_classes_and_properties_offline(page: tuple[Pag
     hint.click()
     text = pg.evaluate("() => window.spacecoopYasgui.getTab().getYasqe().getValue()")
     assert text.endswith(start + completed), text
+    assert recorder.outside == [] and recorder.errors == []
+
+
+@pytest.mark.parametrize("typed,label", [("scr:smi", "SMILE"), ("scr:嫦娥六", "嫦娥六号")])
+def test_the_editor_completes_entities_by_name_from_our_index(page: tuple[Page, Recorder], live_url: str,
+                                                              engine: Engine, typed: str, label: str) -> None:
+    rows = orjson.loads(engine.run_sync(Job(f'SELECT ?s {{ ?s <{config.RDFS_LABEL}> ?l FILTER(STR(?l) = "{label}") }}'))
+                        .body)["results"]["bindings"]
+    completed = "scr:" + rows[0]["s"]["value"].removeprefix(str(config.SCR))
+    pg, recorder = page
+    pg.goto(f"{live_url}/sparql")
+    pg.wait_for_selector(".yasqe .CodeMirror")
+    start = f"PREFIX scr: <{config.SCR}>\nSELECT * WHERE {{ "
+    pg.evaluate("q => { const y = window.spacecoopYasgui.getTab().getYasqe(); y.setValue(q); y.focus();"
+                " y.setCursor(y.lastLine(), y.getLine(y.lastLine()).length); }", start)
+    pg.keyboard.type(typed, delay=30)
+    hints = pg.locator(".CodeMirror-hints .CodeMirror-hint")
+    hints.first.wait_for()
+    texts = hints.all_inner_texts()
+    assert all(t.startswith("scr:") for t in texts), texts
+    assert completed in texts
+    assert "/api/search" in recorder.ours
     assert recorder.outside == [] and recorder.errors == []

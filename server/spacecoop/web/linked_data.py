@@ -35,7 +35,7 @@ from spacecoop.linked import describe, dump_files, exports, search_service, void
 from spacecoop.linked.void import Statistics as VoidStatistics  # the class has a method named void
 from spacecoop.rdf import formats, iris, jsonld
 from spacecoop.rdf.results import Term
-from spacecoop.web import etags, pages, sparql
+from spacecoop.web import etags, middleware, pages
 from spacecoop.web import search as search_pages
 from spacecoop.web.conneg import negotiate
 
@@ -431,10 +431,10 @@ class LinkedData:
         if dump is not None:
             return dump
         if self.dumps.building:
-            return sparql.error_response(202, f"the dumps are being built; try again in {DUMP_RETRY} s",
+            return middleware.error_response(202, f"the dumps are being built; try again in {DUMP_RETRY} s",
                                          {"Retry-After": str(DUMP_RETRY)})
         if self.dumps.builder_failed:
-            return sparql.error_response(503, "the dumps could not be built (see the server's log); "
+            return middleware.error_response(503, "the dumps could not be built (see the server's log); "
                                               "the SPARQL endpoint answers meanwhile", {"Retry-After": "60"})
         return await asyncio.to_thread(self.dumps.get, name)  # no builder (an app without its server)
 
@@ -523,7 +523,7 @@ class LinkedData:
         if stats is not None:
             return stats
         if self.dumps.building:
-            return sparql.error_response(202, f"the statistics are being counted; try again in {DUMP_RETRY} s",
+            return middleware.error_response(202, f"the statistics are being counted; try again in {DUMP_RETRY} s",
                                          {"Retry-After": str(DUMP_RETRY)})
         return await void.statistics(self.engine.select, self.base)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from fastapi.responses import Response
 from starlette.middleware.cors import CORSMiddleware
 
 from spacecoop import config
@@ -44,6 +45,12 @@ CACHE_CONTROL = "public, max-age=60"
 # Headers a GET answer may vary on; they are part of its ETag.
 VARY_HEADERS = (b"accept", b"accept-language")
 CORS_EXPOSED = ["ETag", "Content-Length", "Content-Type", "Retry-After"]
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A short JSON error (``error_body``), never cached."""
+    return Response(error_body(status, message), status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def error_body(status: int, message: str) -> bytes:

@@ -21,7 +21,7 @@ from spacecoop.linked import search
 from spacecoop.linked.dump_files import DumpCache
 from spacecoop.rdf import iris
 from spacecoop.web import pages
-from spacecoop.web.sparql import error_response
+from spacecoop.web.middleware import error_response
 
 PATH, API_PATH = "/search", "/api/search"
 RETRY = 5  # seconds: the index comes first from the builder, before the dumps

@@ -49,7 +49,8 @@ from spacecoop.rdf import formats
 from spacecoop.rdf.sparql_text import QUERY_FORMS
 from spacecoop.saved import saved_queries
 from spacecoop.web import conneg, middleware, pages
-from spacecoop.web.middleware import ASGIApp, Receive, Scope, Send, error_body
+from spacecoop.web import search as search_pages
+from spacecoop.web.middleware import ASGIApp, Receive, Scope, Send, error_response
 
 log = logging.getLogger("spacecoop")
 
@@ -321,12 +322,6 @@ def friendly(message: str) -> str:
     return message.strip().splitlines()[0][:300] if message.strip() else "the query failed"
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """A short JSON error, never cached."""
-    return Response(error_body(status, message), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store", **(headers or {})})
-
-
 # ===================================================================================
 # The router
 # ===================================================================================
@@ -428,7 +423,9 @@ class SpaceCoopSparqlRouter(SparqlRouter):
             raise ProtocolError(406, "acceptable media types here: " + ", ".join(offers))
         if picked == EDITOR:
             return HTMLResponse(pages.render("yasgui.html", request=request, title="SPARQL editor",
-                                             tabs=editor_tabs(), endpoint=PATH, vocabulary=await self._vocabulary()))
+                                             tabs=editor_tabs(), endpoint=PATH, search_path=search_pages.API_PATH,
+                                             vocabulary={**await self._vocabulary(),
+                                                         "resources": config.SCR.rstrip("/") + "/"}))
         graph = await self.service_description_for(_public(request, self.engine.settings))
         return Response(graph.serialize(format=SD_OFFERS[picked], encoding="utf-8"), media_type=picked)
 
