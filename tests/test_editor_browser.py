@@ -68,7 +68,8 @@ def test_the_editor_runs_a_query_and_shows_rows(page: tuple[Page, Recorder], liv
     pg.goto(f"{live_url}/sparql")
     pg.wait_for_selector(".yasqe .CodeMirror")
     tabs = saved_tabs(pg)
-    assert pg.locator(".tabsList .tab").count() == len(tabs) >= 1
+    # A first visit: one tab, the first saved query; the others are in the menu.
+    assert pg.locator(".tabsList .tab").count() == 1 <= len(tabs)
     assert pg.locator(".tabsList .tab").first.inner_text().startswith(tabs[0]["title"])
     # Type-free: set the editor's text through YASGUI's API, then press its run button.
     pg.evaluate("q => window.spacecoopYasgui.getTab().getYasqe().setValue(q)", QUERY)
@@ -84,16 +85,46 @@ def test_the_editor_runs_a_query_and_shows_rows(page: tuple[Page, Recorder], liv
     pg.screenshot(path=str(ARTIFACTS / "sparql-editor.png"), full_page=True)
 
 
-def test_each_saved_query_is_a_tab(page: tuple[Page, Recorder], live_url: str) -> None:
+def test_each_saved_query_opens_from_the_menu_in_a_tab_of_its_own(page: tuple[Page, Recorder],
+                                                                   live_url: str) -> None:
     pg, recorder = page
     pg.goto(f"{live_url}/sparql")
     pg.wait_for_selector(".yasqe .CodeMirror")
     tabs = saved_tabs(pg)
+    menu = pg.locator("select#saved-query")
+    assert menu.locator("option").all_inner_texts()[1:] == [t["title"] for t in tabs]
     if len(tabs) < 2:
         pytest.skip("only one saved query so far")
-    pg.locator(".tabsList .tab").nth(1).click()
+    menu.select_option(label=tabs[1]["title"])
     text = pg.evaluate("() => window.spacecoopYasgui.getTab().getYasqe().getValue()")
     assert text.strip() == tabs[1]["query"].strip()
+    assert pg.locator(".tabsList .tab").count() == 2
+    menu.select_option(label=tabs[1]["title"])  # already open: shown, not opened twice
+    assert pg.locator(".tabsList .tab").count() == 2
+    # The results of the first tab's query are above the fold: the menu took one line, not
+    # the rows of tabs 20+ saved queries would make.
+    assert pg.locator(".yasqe:visible").first.bounding_box()["y"] < 400
+    assert recorder.outside == [] and recorder.errors == []
+
+
+def test_the_readers_tabs_are_kept_across_reloads(page: tuple[Page, Recorder], live_url: str) -> None:
+    pg, recorder = page
+    pg.goto(f"{live_url}/sparql")
+    pg.wait_for_selector(".yasqe .CodeMirror")
+    mine = "SELECT ?s WHERE { ?s ?p ?o } LIMIT 3 # mine"
+    pg.evaluate("() => { window.spacecoopYasgui.addTab(true); }")  # as YASGUI's + button does
+    pg.wait_for_function("() => window.spacecoopYasgui.getTab().getYasqe()")
+    editor = pg.locator(".CodeMirror:visible").first
+    editor.click()
+    pg.keyboard.press("Control+A")
+    pg.keyboard.type(mine)  # as a reader types it
+    pg.locator(".yasqe_queryButton:visible").first.click()  # and runs it
+    pg.locator(".yasr table tbody tr").first.wait_for()
+    pg.reload()
+    pg.wait_for_function("() => window.spacecoopYasgui && window.spacecoopYasgui.getTab().getYasqe()")
+    assert pg.locator(".tabsList .tab").count() == 2
+    text = pg.evaluate("() => window.spacecoopYasgui.getTab().getYasqe().getValue()")
+    assert text == mine  # the tab that was open is open again, with the reader's query
     assert recorder.outside == [] and recorder.errors == []
 
 
