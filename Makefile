@@ -43,9 +43,9 @@ bytecode: $(STAMP)
 serve: $(STAMP) assets bytecode
 	$(VENV)/bin/spacecoop serve --host 127.0.0.1 --port 8000
 
-# The test files on TEST_JOBS processes (a file's servers and fixtures stay in one):
-# most of the suite waits on real servers, loads and browsers.
-TEST_JOBS ?= 2
+# The test files on TEST_JOBS processes (a file's servers and fixtures stay in one): much
+# of the suite waits on real servers, loads and browsers, so three keep two cores busy.
+TEST_JOBS ?= 3
 test: $(STAMP) assets bytecode
 	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 

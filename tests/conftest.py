@@ -238,13 +238,23 @@ def chromium_missing() -> str | None:
     return None
 
 
+# The files that take longest, run first: with the files shared between test processes
+# (make test), a long one picked up last would keep one process busy after the others are done.
+LONGEST_FIRST = ("test_load_faults.py", "test_validate.py", "test_fair_share.py", "test_jsonld.py",
+                 "test_jsonld_stream.py", "test_sparql_safety.py", "test_small_faults.py", "test_worker_faults.py",
+                 "test_http_limits.py", "test_isolation.py", "test_dumps_void.py", "test_store.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test taking a live-server or browser fixture must carry the mark that says so."""
+    """A test taking a live-server or browser fixture must carry the mark that says so;
+    the longest files first (``LONGEST_FIRST``), the rest in their order."""
     for item in items:
         taken = set(getattr(item, "fixturenames", ()))
         for mark, fixtures in MARKED_FIXTURES.items():
             if taken & fixtures and item.get_closest_marker(mark) is None:
                 raise pytest.UsageError(f"{item.nodeid} takes {sorted(taken & fixtures)}: mark it @pytest.mark.{mark}")
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within a file
 
 
 @pytest.hookimpl(wrapper=True)

@@ -254,9 +254,9 @@ def test_a_polite_client_is_answered_while_greedy_ones_flood(crowded: LiveServer
         assert c.get(crowded.url + "/sparql", params={"query": new(CHEAP)}).status_code == 200
         for g in flood:
             g.start()
-        time.sleep(1.0)  # the flood is under way: every general worker busy, a queue behind them
+        time.sleep(0.6)  # the flood is under way: every general worker busy, a queue behind them
         try:
-            for _ in range(30):
+            for _ in range(20):
                 polite.append(c.get(crowded.url + "/sparql", params={"query": new(CHEAP)}).status_code)
                 time.sleep(0.05)
         finally:
@@ -265,7 +265,7 @@ def test_a_polite_client_is_answered_while_greedy_ones_flood(crowded: LiveServer
                 g.join(30)
     statuses = [s for g in flood for s in g.statuses]
     # Every polite question answered: none refused, none waited past the 3 s bound.
-    assert polite == [200] * 30
+    assert polite == [200] * 20
     # The greedy ones were told to wait (429 with Retry-After), never a server error.
     assert set(statuses) <= {200, 429}, statuses
     assert 429 in statuses and 200 in statuses
