@@ -57,11 +57,10 @@ import httpx
 from generate import write as generate
 from loadgen import SAMPLE_BYTES, LoadResult, get_request, percentile_ms, read_response, run_load, run_sync
 from newqueries import TextStream, describe_texts, read_graph
-from run import free_port, ours_prepare, ours_start, stop, wait_ready
+from run import free_port, ours_prepare, ours_start, stop, wait_ready, write_results
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 PATH = "/sparql"
@@ -413,11 +412,7 @@ def main() -> None:
         args.seconds = 10.0
     os.environ.setdefault("BENCH_QUERY_TIMEOUT", "10")  # a synthetic store gets serve's default time limit
     res = run_all(args)
-    RESULTS.mkdir(exist_ok=True)
-    text = report(res)
-    (RESULTS / "fairness.md").write_text(text + "\n")
-    (RESULTS / "fairness.json").write_text(json.dumps(res, indent=2) + "\n")
-    print(text)
+    write_results("fairness", res, report(res))
 
 
 if __name__ == "__main__":

@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import random
 import re
-import shutil
 import statistics
 import sys
 import time
@@ -49,11 +47,10 @@ import httpx
 from generate import SC
 from generate import write as generate
 from loadgen import get_request, run_load, run_sync, self_test
-from run import SYSTEMS, System, running, tree_pss_mb
+from run import SYSTEMS, System, running, scratch, tree_pss_mb, write_results
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-RESULTS = HERE / "results"
 RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
 RDFS_LABEL = "<http://www.w3.org/2000/01/rdf-schema#label>"
 PREFIX = f"PREFIX sc: <{SC}> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
@@ -284,11 +281,9 @@ def throughput(port: int, requests: Sequence[bytes], seconds: float, workload: i
 def bench_system(system: System, data: Path, streams: dict[str, TextStream], args: argparse.Namespace,
                  ) -> dict[str, Any]:
     """Start one system on the data, measure it, stop it."""
-    work = WORK / f"newqueries-{system.name}-{data.stem}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     res: dict[str, Any] = {"load_average_before": os.getloadavg()}
-    with running(system, data, work, res) as (port, url, proc):
+    with scratch(WORK / f"newqueries-{system.name}-{data.stem}") as work, \
+            running(system, data, work, res) as (port, url, proc):
         res["pss_mb_start"] = tree_pss_mb(proc.pid)
         count = WARM_UP + args.runs
         with httpx.Client(timeout=60) as client:
@@ -305,7 +300,6 @@ def bench_system(system: System, data: Path, streams: dict[str, TextStream], arg
             res["throughput"]["repeated describe"] = throughput(port, repeated, args.seconds,
                                                                 len(THROUGHPUT_TEMPLATES))
         res["pss_mb_end"] = tree_pss_mb(proc.pid)
-    shutil.rmtree(work, ignore_errors=True)
     return res
 
 
@@ -412,11 +406,7 @@ def main() -> None:
     results: dict[str, Any] = {"loadgen_ceiling": self_test(8, 2.0 if args.quick else 3.0), "sizes": {}}
     for size in args.sizes:
         results["sizes"][str(size)] = bench_size(size, args)
-    RESULTS.mkdir(exist_ok=True)
-    text = report(results, args)
-    (RESULTS / "newqueries.md").write_text(text + "\n")
-    (RESULTS / "newqueries.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(text)
+    write_results("newqueries", results, report(results, args))
 
 
 if __name__ == "__main__":

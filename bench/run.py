@@ -223,6 +223,25 @@ def throughput(url: str, query: str, seconds: int) -> float | None:
 
 
 @contextlib.contextmanager
+def scratch(work: Path) -> Iterator[Path]:
+    """``work`` as a new empty folder while the body runs, removed afterwards."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def write_results(stem: str, figures: object, text: str) -> None:
+    """The report as bench/results/STEM.md, the figures as STEM.json, the report on stdout."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.md").write_text(text + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(text)
+
+
+@contextlib.contextmanager
 def running(system: System, data: Path, work: Path, res: dict) -> Iterator[tuple[int, str, subprocess.Popen]]:
     """Load (if the system has a load step) and start ``system`` on ``data``; yield its port,
     query URL and process once it answers; stop it afterwards. ``res`` gets load_s, ready_s."""
@@ -368,20 +387,13 @@ def main() -> None:
         for system in SYSTEMS:
             if system.name not in args.systems:
                 continue
-            work = WORK / f"{system.name}-{size}"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir(parents=True)
             print(f"[{size:,}] {system.name} …", file=sys.stderr, flush=True)
-            try:
-                all_results[size][system.name] = bench_system(system, data, work, queries, args)
-            except Exception as err:  # one failing peer must not lose the others' figures
-                all_results[size][system.name] = {"error": str(err)}
-            shutil.rmtree(work, ignore_errors=True)
-    RESULTS.mkdir(exist_ok=True)
-    text = report(all_results, startup)
-    (RESULTS / "latest.md").write_text(text + "\n")
-    (RESULTS / "latest.json").write_text(json.dumps({"startup": startup, "sizes": all_results}, indent=2) + "\n")
-    print(text)
+            with scratch(WORK / f"{system.name}-{size}") as work:
+                try:
+                    all_results[size][system.name] = bench_system(system, data, work, queries, args)
+                except Exception as err:  # one failing peer must not lose the others' figures
+                    all_results[size][system.name] = {"error": str(err)}
+    write_results("latest", {"startup": startup, "sizes": all_results}, report(all_results, startup))
 
 
 if __name__ == "__main__":

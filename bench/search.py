@@ -25,7 +25,6 @@ Results go to stdout and to bench/results/search.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -42,12 +41,11 @@ import pyoxigraph as ox
 
 from generate import write as generate
 from newqueries import GraphConstants, read_graph
-from run import BIN, SYSTEMS, running, tree_pss_mb
+from run import BIN, SYSTEMS, running, scratch, tree_pss_mb, write_results
 from spacecoop.linked.search import build_index
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
-RESULTS = HERE / "results"
 SEED = "search-1"
 REGEX_QUERY = ('SELECT ?s ?l WHERE {{ ?s <http://www.w3.org/2000/01/rdf-schema#label> ?l '
                'FILTER(REGEX(STR(?l), "{pattern}", "i")) }} LIMIT 10')
@@ -155,33 +153,27 @@ def timed_gets(client: httpx.Client, url: str, params: list[dict[str, str]], bud
 def bench_ours(data: Path, texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """``spacecoop serve`` on a store of ``data``: /api/search latency over ``texts``."""
     systems = {s.name: s for s in SYSTEMS}
-    work = WORK / f"search-spacecoop-{data.stem}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     res: dict[str, Any] = {}
-    with running(systems["spacecoop"], data, work, res) as (port, _, proc), \
+    with scratch(WORK / f"search-spacecoop-{data.stem}") as work, \
+            running(systems["spacecoop"], data, work, res) as (port, _, proc), \
             httpx.Client(timeout=args.timeout) as client:
         url = f"http://127.0.0.1:{port}/api/search"
         res["index_wait_s"] = wait_search(client, url, timeout=900)
         res["latency"] = timed_gets(client, url, [{"q": t, "limit": "10"} for t in texts], args.budget)
         res["pss_mb"] = tree_pss_mb(proc.pid)
-    shutil.rmtree(work, ignore_errors=True)
     return res
 
 
 def bench_oxigraph(data: Path, texts: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """``oxigraph serve-read-only`` on ``data``: the regex FILTER over the same ``texts``."""
     systems = {s.name: s for s in SYSTEMS}
-    work = WORK / f"search-oxigraph-{data.stem}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     res: dict[str, Any] = {}
     headers = {"Accept": "application/sparql-results+json"}
-    with running(systems["oxigraph"], data, work, res) as (_, url, _proc), \
+    with scratch(WORK / f"search-oxigraph-{data.stem}") as work, \
+            running(systems["oxigraph"], data, work, res) as (_, url, _proc), \
             httpx.Client(timeout=args.timeout, headers=headers) as client:
         params = [{"query": REGEX_QUERY.format(pattern=regex_pattern(t))} for t in texts]
         res["latency"] = timed_gets(client, url, params, args.budget)
-    shutil.rmtree(work, ignore_errors=True)
     return res
 
 
@@ -262,11 +254,7 @@ def main() -> None:
         args.sizes, args.searches, args.budget = [10_000], 40, 20.0
     WORK.mkdir(parents=True, exist_ok=True)
     results = {str(size): bench_size(size, args) for size in args.sizes}
-    RESULTS.mkdir(exist_ok=True)
-    text = report(results, args)
-    (RESULTS / "search.md").write_text(text + "\n")
-    (RESULTS / "search.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(text)
+    write_results("search", results, report(results, args))
 
 
 if __name__ == "__main__":
