@@ -93,7 +93,7 @@ def expand(text: str, index: Callable[[], Searchable | None]) -> str:
 def _index(index: Callable[[], Searchable | None]) -> Searchable:
     found = index()
     if found is None:
-        err = QueryError(503, f"the search index is being built; try again in {RETRY} s")
+        err = QueryError(503, f"the search index is not ready (it is built after start); try again in {RETRY} s")
         err.retry_after = RETRY
         raise err
     return found

@@ -132,8 +132,10 @@ class LinkedData:
         self.engine = engine
         self.dumps = dump_files.DumpCache(engine.settings, lambda: engine.snapshot, lambda: engine.version)
         engine.when_started(self.dumps.build_in_background)  # ready before the first /dumps/ request
-        # The label index inside SPARQL: its SERVICE answered as VALUES (linked.search_service).
-        engine.query_expanders.append(functools.partial(search_service.expand, index=self.dumps.search_index))
+        # The label index inside SPARQL: its SERVICE answered as VALUES (linked.search_service);
+        # a remote store has no index, and the SERVICE stays a call the usual rules refuse.
+        if not engine.is_remote:
+            engine.query_expanders.append(functools.partial(search_service.expand, index=self.dumps.search_index))
         self._caches = _Caches()
         self._lock = asyncio.Lock()
 
