@@ -297,7 +297,9 @@ def _node(r: _Reader, token: tuple[str, str], as_subject: bool = False) -> Any:
     if as_subject:
         raise NotJudged("a subject that is not a variable or an IRI")
     if kind == "string":
-        value = _string_value(text)
+        value = sparql_text.plain_string(text)
+        if value is None:
+            raise NotJudged("an escaped string")
         if r.peek()[0] == "lang":
             return ox.Literal(value, language=r.take()[1][1:])
         if r.peek()[1] == "^":
@@ -318,14 +320,6 @@ def _iri_token(token: tuple[str, str]) -> str:
     if kind != "iri" or "\\" in text or not _ABSOLUTE.match(text[1:]):
         raise NotJudged("a relative or escaped IRI")
     return text[1:-1]
-
-
-def _string_value(text: str) -> str:
-    quote = 3 if text[:3] in ('"""', "'''") else 1
-    value = text[quote:-quote]
-    if "\\" in value:
-        raise NotJudged("an escaped string")
-    return value
 
 
 def _expression(r: _Reader) -> None:

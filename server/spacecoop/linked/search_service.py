@@ -143,9 +143,9 @@ def _term(token: tuple[str, int, str], prefixes: dict[str, str]) -> str:
 
 
 def _set(call: _Call, term: str, kind: str, value: str) -> None:
-    if term in ("query", "lang") and kind == "string" and "\\" not in value:
-        setattr(call, "text" if term == "query" else "lang", value[1:-1] if value[:3] not in ('"""', "'''")
-                else value[3:-3])
+    string = sparql_text.plain_string(value) if kind == "string" else None
+    if term in ("query", "lang") and string is not None:
+        setattr(call, "text" if term == "query" else "lang", string)
     elif term == "type" and kind == "iri":
         call.type_iri = value[1:-1]
     elif term == "limit" and kind == "number" and value.isdigit() and 0 < int(value) <= MAX_LIMIT:

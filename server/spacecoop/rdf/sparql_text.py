@@ -488,6 +488,18 @@ def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
     return text[:at + 1] + block + text[at + 1:]
 
 
+def plain_string(token: str) -> str | None:
+    r"""The value of a string token with no escape in it (None for one with an escape, whose
+    value would need the grammar's unescaping).
+
+    >>> plain_string("'smile'"), plain_string("'''嫦娥'''"), plain_string(r"'a\'b'")
+    ('smile', '嫦娥', None)
+    """
+    quote = 3 if token[:3] in ('"""', "'''") else 1
+    value = token[quote:-quote]
+    return None if "\\" in value else value
+
+
 def tokens(text: str) -> list[tuple[str, int, str]]:
     """(kind, offset, text) of each token along the first reading (an IRI where one fits)."""
     out: list[tuple[str, int, str]] = []

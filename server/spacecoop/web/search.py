@@ -92,7 +92,8 @@ def build_router(engine: Engine, dumps: DumpCache) -> APIRouter:
         hits = await found(q, lang, type, limit)
         if isinstance(hits, Response):
             return hits
-        return Response(_json({"query": q, "results": [hit_json(h) for h in hits]}), media_type="application/json")
+        return Response(orjson.dumps({"query": q, "results": [hit_json(h) for h in hits]}),
+                        media_type="application/json")
 
     @router.get(PATH, include_in_schema=False)
     async def search_page(request: Request, q: str = "", lang: str | None = None) -> Response:
@@ -107,6 +108,3 @@ def build_router(engine: Engine, dumps: DumpCache) -> APIRouter:
 
     return router
 
-
-def _json(data: dict[str, Any]) -> bytes:
-    return orjson.dumps(data)
