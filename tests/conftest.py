@@ -29,7 +29,7 @@ from starlette.testclient import TestClient
 
 from spacecoop import config
 from spacecoop.engine.store import Engine
-from spacecoop.linked import dump_files
+from spacecoop.linked import dump_files, search_service
 from spacecoop.rdf.loader import load_dataset
 from spacecoop.web.app import asgi_app
 
@@ -222,6 +222,7 @@ def engine() -> Iterator[Engine]:
     """An in-process engine over the bundled graph (no worker pool, no time limit)."""
     eng = Engine(config.Settings())
     eng.start_local()
+    search_service.attach(eng)  # the label index's SERVICE, as a server has it (find-by-label)
     yield eng
     eng.close()
 

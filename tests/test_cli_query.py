@@ -13,6 +13,8 @@ import pytest
 from rdflib import Graph, URIRef
 
 from spacecoop import cli, config
+from spacecoop.engine.store import Engine
+from spacecoop.linked import search_service
 from spacecoop.saved import saved_queries as sq
 
 
@@ -123,3 +125,29 @@ def test_update_expected_rewrites_on_request_and_says_what_changed(
     out = capsys.readouterr().out
     assert "changed   missions-by-status" in out and "1 changed" in out
     assert json.loads((tmp_path / "missions-by-status.json").read_text())["query"] == "missions-by-status"
+
+
+def test_find_by_label_searches_the_label_index_on_the_command_line_too() -> None:
+    # The label index's SERVICE is answered by the CLI as by the server: typo forgiven, best first.
+    r = spacecoop("query", "find-by-label", "--param", "text=Einstien", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["results"]["bindings"]
+    assert rows and rows[0]["entity"]["value"].endswith("/resource/einstein-probe")
+
+
+def test_find_by_label_on_a_loaded_store_uses_the_index_the_load_built(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert spacecoop("load", "--store", f"oxigraph:{store}").returncode == 0
+    assert (store / "spacecoop-dumps" / "search.sqlite").is_file()
+    r = spacecoop("query", "find-by-label", "--param", "text=smile", "--store", f"oxigraph:{store}",
+                  "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["results"]["bindings"][0]["entity"]["value"].endswith("/resource/smile")
+    # The index the query used is the load's, not one built for the run.
+    engine = Engine(config.Settings(store=f"oxigraph:{store}"))
+    engine.start_local()
+    try:
+        index = search_service.LocalIndex(engine)()
+        assert index is not None and index.path == store / "spacecoop-dumps" / "search.sqlite"
+    finally:
+        engine.close()

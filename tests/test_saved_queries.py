@@ -17,6 +17,7 @@ from rdflib.compare import isomorphic
 
 from spacecoop import config
 from spacecoop.engine.store import Engine, bound_query, parse_json_rows
+from spacecoop.linked import search_service
 from spacecoop.rdf.sparql_text import facts, is_update
 from spacecoop.saved import saved_queries as sq
 
@@ -98,6 +99,7 @@ def rdflib_engine() -> Iterator[Engine]:
     """The same graph on rdflib's SPARQL engine (the ``memory`` store)."""
     eng = Engine(config.Settings(store="memory"))
     eng.start_local()
+    search_service.attach(eng)
     yield eng
     eng.close()
 

@@ -161,9 +161,22 @@ def test_the_index_inside_sparql_joins_the_graph(client: TestClient, change_6: s
 
 
 def test_a_search_block_it_cannot_read_is_a_400_that_says_what_it_takes(client: TestClient) -> None:
-    r = client.get("/sparql", params={"query": SEARCH + f"SELECT * {{ SERVICE <{search_service.SERVICE_IRI}> "
-                                                        "{ ?e scs:query ?q } }"})
-    assert r.status_code == 400 and "the search service takes" in r.json()["message"]
+    for block in ("{ ?e scs:query 42 }", '{ ?e scs:query "x" ; scs:colour "red" }', "{ ?e scs:label ?l }"):
+        r = client.get("/sparql", params={"query": SEARCH + f"SELECT * {{ SERVICE <{search_service.SERVICE_IRI}> "
+                                                            f"{block} }}"})
+        assert r.status_code == 400 and "the search service takes" in r.json()["message"], block
+
+
+def test_a_search_for_an_unbound_text_finds_every_label(client: TestClient) -> None:
+    # As the editor runs a saved query with its parameter unbound: a search for everything.
+    r = client.get("/sparql", params={"query": SEARCH + f"SELECT ?e ?l ?s {{ SERVICE <{search_service.SERVICE_IRI}> "
+                                                        "{ ?e scs:query ?q ; scs:label ?l ; scs:score ?s } }",
+                                      "format": "json"})
+    rows = r.json()["results"]["bindings"]
+    labels = client.get("/sparql", params={"query": "SELECT (COUNT(*) AS ?n) { ?e <http://www.w3.org/2000/01/"
+                                                    "rdf-schema#label> ?l FILTER(isIRI(?e)) }", "format": "json"})
+    assert len(rows) >= int(labels.json()["results"]["bindings"][0]["n"]["value"]) > 0
+    assert {row["s"]["value"] for row in rows} == {"0"}
 
 
 def test_the_search_service_spelt_another_way_is_still_a_refused_service_call(client: TestClient) -> None:

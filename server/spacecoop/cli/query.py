@@ -13,6 +13,7 @@ from typing import Any
 from spacecoop import config
 from spacecoop.engine.query_rules import QueryError
 from spacecoop.engine.store import Engine
+from spacecoop.linked import search_service
 from spacecoop.rdf import results
 from spacecoop.saved.saved_queries import (
     Outcome,
@@ -54,6 +55,7 @@ def _engine(store: str | None) -> Engine:
     settings = config.Settings()
     engine = Engine(settings.with_(store=store) if store else settings)
     engine.start_local()
+    search_service.attach(engine)  # the label index's SERVICE (find-by-label), as the server has it
     return engine
 
 

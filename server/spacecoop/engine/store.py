@@ -28,7 +28,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -889,8 +889,9 @@ class Engine:
     # The workers shared fairly between clients (server use: set when the pool starts).
     share: fair_share.FairShare | None = None
     # Rewrites of a query's text before any rule reads it, added by the layers above (the
-    # label index's SERVICE, answered here as VALUES: linked.search_service).
-    query_expanders: list[Callable[[str], str]] = field(default_factory=list)
+    # label index's SERVICE, answered here as VALUES: linked.search_service). Each gets the
+    # text and the job's bindings (a saved query's parameters), before they are written in.
+    query_expanders: list[Callable[[str, Mapping[str, Term]], str]] = field(default_factory=list)
     # What the workers open (the snapshot file, or the stamped store): set by ``prepare``.
     # The dumps and VoID are read from it too, so they hold what SPARQL answers from.
     snapshot: BackendSpec | None = None
@@ -1049,17 +1050,18 @@ class Engine:
         every query obeys (``query_rules``), whichever route sent it. The job leaves with
         the facts of its text (scanned here unless its entry point brought them), which
         everything after this reads instead of the text."""
-        job = bindings_written(job)
-        expanded = self.expand(job.query)
+        expanded = self.expand(job.query, dict(job.bindings))
         if expanded != job.query:
             job = replace(job, query=expanded, facts=None)
+        job = bindings_written(job)
         base_iri = check_base_iri(job.base_iri or self.endpoint_url)
         return replace(job, base_iri=base_iri, facts=query_rules.check(job.query, self.settings, job.facts))
 
-    def expand(self, text: str) -> str:
-        """``text`` through every ``query_expanders`` rewrite (itself when none applies)."""
+    def expand(self, text: str, bindings: Mapping[str, Term] | None = None) -> str:
+        """``text`` through every ``query_expanders`` rewrite (itself when none applies);
+        ``bindings`` are the values the job will bind (a rewrite may read a parameter's)."""
         for rewrite in self.query_expanders:
-            text = rewrite(text)
+            text = rewrite(text, bindings or {})
         return text
 
     async def run(self, job: Job, timeout: float | None = None) -> Answer:

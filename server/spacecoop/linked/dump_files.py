@@ -131,6 +131,15 @@ def _digest(recorded: object) -> str:
     return str(recorded).strip('"')
 
 
+def adoptable_index(manifest: Manifest, folder: Path) -> SearchFile | None:
+    """The label index a ``spacecoop load`` left in ``folder`` (its manifest read), if it
+    is there whole: the size the manifest recorded."""
+    index = folder / search.FILE_NAME
+    if manifest.search is not None and index.is_file() and index.stat().st_size == manifest.search:
+        return SearchFile(index, manifest.search)
+    return None
+
+
 def read_manifest(folder: Path, version: str, base: str) -> Manifest | None:
     """The manifest of ``folder`` if it was built for this graph version and base, with
     every file it lists there at its size; else None."""
@@ -412,12 +421,12 @@ class DumpCache:
         if manifest is None:
             return
         found = usable(manifest, folder, self.context)
-        index = folder / search.FILE_NAME
+        index = adoptable_index(manifest, folder)
         with self._arrived:
             self._stats = manifest.statistics
             self._dumps.update(found)
-            if manifest.search is not None and index.is_file() and index.stat().st_size == manifest.search:
-                self._search = SearchFile(index, manifest.search)
+            if index is not None:
+                self._search = index
         log.info("dumps: %d of %d files and the statistics from %s", len(found), len(self.names()), folder)
 
     def _receive(self, receiver: Connection, process: BaseProcess) -> None:
