@@ -50,6 +50,11 @@ SEED = "search-1"
 REGEX_QUERY = ('SELECT ?s ?l WHERE {{ ?s <http://www.w3.org/2000/01/rdf-schema#label> ?l '
                'FILTER(REGEX(STR(?l), "{pattern}", "i")) }} LIMIT 10')
 REGEX_SPECIAL = set(r"\.^$|?*+()[]{}-")
+# The same search as ours spelt as regexes: every word at the start of a word of the label,
+# in any order, and the best ten (shortest label first: exact before prefix) — to rank,
+# the FILTER must see every match, as the index does.
+RANKED_QUERY = ('SELECT ?s ?l WHERE {{ ?s <http://www.w3.org/2000/01/rdf-schema#label> ?l '
+                'FILTER({tests}) }} ORDER BY STRLEN(?l) ?l LIMIT 10')
 
 
 # --- the texts ----------------------------------------------------------------------------
@@ -79,6 +84,21 @@ def regex_pattern(text: str) -> str:
     """
     escaped = "".join("\\" + c if c in REGEX_SPECIAL else c for c in text)
     return escaped.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def ranked_query(text: str) -> str:
+    """``text`` as RANKED_QUERY: one word-start regex per word, all of them required.
+
+    >>> print(ranked_query("x-ray lunar").split("FILTER")[1].split(" ORDER")[0])
+    (REGEX(STR(?l), "\\\\bx\\\\-ray", "i") && REGEX(STR(?l), "\\\\blunar", "i")) }
+    """
+    tests = " && ".join(f'REGEX(STR(?l), "{regex_pattern_at_word(w)}", "i")' for w in text.split())
+    return RANKED_QUERY.format(tests=tests)
+
+
+def regex_pattern_at_word(word: str) -> str:
+    """``word`` as a regex matching it at the start of a word (escaped for SPARQL too)."""
+    return "\\\\b" + regex_pattern(word)
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -174,6 +194,8 @@ def bench_oxigraph(data: Path, texts: list[str], args: argparse.Namespace) -> di
             httpx.Client(timeout=args.timeout, headers=headers) as client:
         params = [{"query": REGEX_QUERY.format(pattern=regex_pattern(t))} for t in texts]
         res["latency"] = timed_gets(client, url, params, args.budget)
+        ranked = [{"query": ranked_query(t)} for t in texts]
+        res["ranked"] = timed_gets(client, url, ranked, args.budget)
     return res
 
 
@@ -206,21 +228,31 @@ def size_section(size: int, res: dict[str, Any], args: argparse.Namespace) -> li
     build, load = res["build"], res["load_s"]
     ours = res.get("spacecoop", {}).get("latency", {})
     oxi = res.get("oxigraph", {}).get("latency", {})
-    ratio = oxi["p50_ms"] / ours["p50_ms"] if ours.get("p50_ms") and oxi.get("p50_ms") else None
+    ranked = res.get("oxigraph", {}).get("ranked", {})
+
+    def ratio(other: dict[str, Any], key: str) -> str:
+        return fmt(other[key] / ours[key]) + "×" if ours.get(key) and other.get(key) else "–"
+
     lines = [f"## {size:,} triples", "",
-             "| build s | load s (no dumps) | build/load | entries | index MB | ours p50 ms | ours p95 ms | "
-             "oxigraph regex p50 ms | oxigraph regex p95 ms | oxigraph/ours p50 |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             "| build s | load s (no dumps) | build/load | entries | index MB | ours p50 ms | ours p95 ms |",
+             "|---:|---:|---:|---:|---:|---:|---:|",
              f"| {fmt(build['build_s'], 2)} | {fmt(load, 2)} | {fmt(100 * build['build_s'] / load, 0)} % | "
              f"{build['entries']:,} | {fmt(build['bytes'] / 2**20)} | {fmt(ours.get('p50_ms'), 2)} | "
-             f"{fmt(ours.get('p95_ms'), 2)} | {fmt(oxi.get('p50_ms'))} | {fmt(oxi.get('p95_ms'))} | "
-             f"{fmt(ratio)}× |", ""]
-    for name in ("spacecoop", "oxigraph"):
-        r = res.get(name, {})
-        if "error" in r:
-            lines += [f"**{name} failed:** {r['error']}", ""]
+             f"{fmt(ours.get('p95_ms'), 2)} |", "",
+             "| Oxigraph's regex FILTER | p50 ms | p95 ms | its p50 / ours | its p95 / ours |",
+             "|---|---:|---:|---:|---:|",
+             f"| the best ten (every word at a word start, ranked) | {fmt(ranked.get('p50_ms'))} | "
+             f"{fmt(ranked.get('p95_ms'))} | {ratio(ranked, 'p50_ms')} | {ratio(ranked, 'p95_ms')} |",
+             f"| any ten (the text as one phrase, unranked) | {fmt(oxi.get('p50_ms'))} | {fmt(oxi.get('p95_ms'))} | "
+             f"{ratio(oxi, 'p50_ms')} | {ratio(oxi, 'p95_ms')} |", ""]
+    oxigraph = res.get("oxigraph", {})
+    runs = [("spacecoop", res.get("spacecoop", {}), "latency"), ("oxigraph any ten", oxigraph, "latency"),
+            ("oxigraph best ten", oxigraph, "ranked")]
+    for name, r, key in runs:
+        if "error" in r or key not in r:
+            lines += [f"**{name} failed:** {r.get('error', 'no figures')}", ""]
             continue
-        lat = r["latency"]
+        lat = r[key]
         lines.append(f"- {name}: {lat['answered']} of {res['texts']} texts answered in the {args.budget:g} s budget "
                      f"({lat['failed']} non-200, {lat['timed_out']} past {args.timeout:g} s), "
                      f"{fmt(lat.get('rows_mean'))} rows on average, slowest {fmt(lat.get('max_ms'))} ms"
@@ -234,7 +266,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines = ["# Search: label index vs. regex FILTER", "",
              f"Machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}. Sequential, one client, "
              f"{args.searches} distinct texts per size (words, 3–4-letter prefixes, two-word fragments); ours "
-             "`GET /api/search?q=…&limit=10`, Oxigraph `REGEX(STR(?l), …, \"i\") LIMIT 10`. Build: "
+             "`GET /api/search?q=…&limit=10` (the ten best, ranked). Oxigraph, the same texts twice: the "
+             "best ten as a search gives them — `FILTER(REGEX(STR(?l), \"\\\\bword\", \"i\") && …) "
+             "ORDER BY STRLEN(?l) LIMIT 10`, which must see every match to rank — and any ten, "
+             "`REGEX(STR(?l), \"text\", \"i\") LIMIT 10`, which stops at the first ten. Build: "
              "`build_index` in-process over the parsed file; load: `spacecoop load --no-dumps`. "
              "Targets: build ≤ 25 % of load and p50 ≤ 5 ms at 1M; ≥ 50× the regex FILTER.", ""]
     for size, res in results.items():

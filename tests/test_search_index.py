@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spacecoop import config
 from spacecoop.engine.store import Engine
-from spacecoop.linked.search import Hit, SearchIndex, build_for_snapshot, build_index
+from spacecoop.linked.search import Hit, SearchIndex, build_for_snapshot, build_index, scan, scan_chars
 from spacecoop.rdf.loader import bundled_sources, load_oxigraph
 
 LABEL = f"<{config.RDFS_LABEL}>"
@@ -175,3 +177,10 @@ def test_index_of_what_an_engine_serves(engine: Engine, store: ox.Store, tmp_pat
     build_for_snapshot(engine.snapshot, tmp_path / "served.sqlite")
     with SearchIndex(tmp_path / "served.sqlite") as ix:
         assert iris(ix.search("六号"))[:1] == [labelled(store, "嫦娥六号", "zh")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aZ09 _-'`.,:;!?()/\\\"\t")), max_size=40)
+       | st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_the_ascii_road_tokenises_as_the_character_loop(text: str) -> None:
+    assert scan(text) == scan_chars(text)
