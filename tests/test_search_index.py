@@ -184,3 +184,16 @@ def test_index_of_what_an_engine_serves(engine: Engine, store: ox.Store, tmp_pat
        | st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
 def test_the_ascii_road_tokenises_as_the_character_loop(text: str) -> None:
     assert scan(text) == scan_chars(text)
+
+
+def test_a_type_filter_finds_the_instances_of_its_subclasses(store: ox.Store, index: SearchIndex) -> None:
+    # Asked of the graph, not assumed: a class with a subclass whose instance has a label.
+    rows = list(store.query(
+        f"SELECT ?e ?super ?sub ?l WHERE {{ ?sub <{config.RDFS.subClassOf}> ?super . FILTER(?sub != ?super) "
+        f"?e a ?sub ; {LABEL} ?l . FILTER NOT EXISTS {{ ?e a ?super }} FILTER(LANG(?l) = 'en') }} LIMIT 1",
+        use_default_graph_as_union=True))
+    assert rows, "the bundled graph has an instance typed only by a subclass"
+    entity, sup, sub, label = (rows[0][v] for v in ("e", "super", "sub", "l"))
+    assert entity.value in {h.iri for h in index.search(label.value, type_iri=sub.value, limit=100)}
+    found = {h.iri: h for h in index.search(label.value, type_iri=sup.value, limit=100)}
+    assert entity.value in found and sup.value not in found[entity.value].types  # its types shown as stated

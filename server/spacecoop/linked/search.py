@@ -43,7 +43,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -61,6 +61,7 @@ MIN_TYPO_CHARS = 5  # a shorter word with one letter changed is too often anothe
 MAX_TYPO_WORDS = 16  # the words one typed word may stand for
 CANDIDATES = 20_000  # the most matching labels ranked for one query (exact matches always are)
 
+SUBCLASS_OF = str(config.RDFS.subClassOf)
 SCHEMA_HTTP = "http://schema.org/"  # older data spells schema.org without TLS: same terms
 LABEL_PREDICATES = frozenset({
     config.RDFS_LABEL,
@@ -265,6 +266,19 @@ class _Collected:
     labels: set[tuple[str, str, str]]  # (iri, lang, label)
     degree: dict[str, int]
     types: dict[str, set[str]]
+    supers: dict[str, set[str]] = field(default_factory=dict)  # class → its rdfs:subClassOf
+
+    def kinds(self, iri: str) -> set[str]:
+        """The entity's stated types and every superclass of them (a ``type`` filter of a
+        class finds the instances of its subclasses); cycles in the hierarchy are harmless."""
+        seen: set[str] = set()
+        todo = list(self.types.get(iri, ()))
+        while todo:
+            cls = todo.pop()
+            if cls not in seen:
+                seen.add(cls)
+                todo.extend(self.supers.get(cls, ()))
+        return seen
 
 
 def _collect(quads: Iterable[ox.Quad]) -> _Collected:
@@ -277,6 +291,8 @@ def _collect(quads: Iterable[ox.Quad]) -> _Collected:
             degree[s.value] = degree.get(s.value, 0) + 1
             if p == config.RDF_TYPE and isinstance(o, ox.NamedNode):
                 got.types.setdefault(s.value, set()).add(o.value)
+            elif p == SUBCLASS_OF and isinstance(o, ox.NamedNode):
+                got.supers.setdefault(s.value, set()).add(o.value)
             elif p in LABEL_PREDICATES and isinstance(o, ox.Literal) and o.value.strip():
                 got.labels.add((s.value, (o.language or "").lower(), o.value))
         if isinstance(o, ox.NamedNode):
@@ -305,7 +321,7 @@ def _write(db: sqlite3.Connection, got: _Collected) -> tuple[int, int]:
                    ((iri, got.degree.get(iri, 0), "\t".join(sorted(got.types.get(iri, ()))))
                     for iri in sorted(entities)))
     db.executemany("INSERT INTO entity_type VALUES (?, ?)",
-                   ((t, iri) for iri in sorted(entities) for t in sorted(got.types.get(iri, ()))))
+                   ((t, iri) for iri in sorted(entities) for t in sorted(got.kinds(iri))))
     db.executemany("INSERT INTO vocab VALUES (?)", ((w,) for w in sorted(vocab)))
     db.executemany("INSERT INTO deletion VALUES (?, ?)",
                    ((k, w) for w in sorted(vocab) if len(w) >= MIN_TYPO_CHARS - 1
@@ -456,7 +472,7 @@ class SearchIndex:
                limit: int = 10) -> list[Hit]:
         """The entities whose labels match ``text`` best, at most ``limit``: only labels in
         ``lang`` (or a sub-tag of it, or with no language) when given, only entities with
-        rdf:type ``type_iri`` (as stated, no inference) when given. Any text is a query:
+        rdf:type ``type_iri`` or a subclass of it (``rdfs:subClassOf`` in the graph) when given. Any text is a query:
         one with no word or character in it finds nothing."""
         limit = max(0, min(int(limit), 1000))
         db = self._db()
