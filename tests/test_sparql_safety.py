@@ -276,6 +276,9 @@ def test_the_sandbox_blocks_connections(listener: Listener) -> None:
 # ===================================================================================
 # Federation, when an operator allows it
 # ===================================================================================
+MIRRORED = "https://query.wikidata.org/sparql"  # never called: routed to the peer
+
+
 def sparql_peer() -> Listener:
     """A minimal SPARQL endpoint that answers every request with one SPARQL JSON row."""
     return Listener(b"application/sparql-results+json",
@@ -285,7 +288,8 @@ def sparql_peer() -> Listener:
 @pytest.fixture(scope="module")
 def federating() -> Iterator[tuple[LiveServer, Listener]]:
     peer = sparql_peer()
-    srv = LiveServer(env={"SPACECOOP_SERVICE_ALLOW": peer.url})
+    # The peer by its own URL, and as the stand-in of a public endpoint (IRI=URL: a mirror).
+    srv = LiveServer(env={"SPACECOOP_SERVICE_ALLOW": f"{peer.url} {MIRRORED}={peer.url}"})
     yield srv, peer
     srv.stop()
     peer.close()
@@ -300,6 +304,19 @@ def test_allow_listed_service_is_called(http: httpx.Client, federating: tuple[Li
     assert len(peer.connections) == 1
     sd = http.get(srv.url + "/sparql", headers={"Accept": "text/turtle"}).text
     assert "sd:BasicFederatedQuery" in sd
+
+
+@pytest.mark.live
+def test_an_allow_listed_iri_is_called_where_the_operator_routes_it(
+        http: httpx.Client, federating: tuple[LiveServer, Listener]) -> None:
+    srv, peer = federating
+    before = len(peer.connections)
+    query = f"SELECT ?s WHERE {{ SERVICE <{MIRRORED}> {{ ?s ?p <{MIRRORED}> }} }}"
+    r = http.get(srv.url + "/sparql", params={"query": query})
+    assert r.status_code == 200, r.text
+    assert [b["s"]["value"] for b in r.json()["results"]["bindings"]] == ["urn:fed:1"]
+    assert len(peer.connections) == before + 1
+    assert MIRRORED in http.get(srv.url + "/sparql", headers={"Accept": "text/turtle"}).text
 
 
 @pytest.mark.live

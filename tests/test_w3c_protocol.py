@@ -507,7 +507,7 @@ def test_a_relative_service_iri_is_still_no_endpoint(data_files: DataFiles) -> N
     """With a base, ``SERVICE <peer>`` would resolve to an allow-listed IRI: still refused,
     as the allow-list is matched on what the text says, not on what a base makes of it."""
     federating = InProcess(config.Settings(data_files=data_files.args(), public_url=PUBLIC,
-                                           service_allow_list=(PUBLIC + "peer",)))
+                                           service_routes=((PUBLIC + "peer",) * 2,)))
     try:
         r = federating.request("GET", "/sparql", params={"query": "SELECT * { SERVICE <peer> { ?s ?p ?o } }"})
     finally:

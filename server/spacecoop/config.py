@@ -213,6 +213,21 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def service_entries(text: str) -> tuple[tuple[str, str], ...]:
+    """``SPACECOOP_SERVICE_ALLOW``: space-separated endpoints a query may name in ``SERVICE``,
+    each ``IRI`` (called at that IRI) or ``IRI=URL`` (a query names IRI, the call goes to URL:
+    a mirror of a public endpoint the operator runs, or a stand-in in tests).
+
+    >>> service_entries("https://a.example/sparql https://query.wikidata.org/sparql=http://127.0.0.1:7878/query")
+    (('https://a.example/sparql', 'https://a.example/sparql'), ('https://query.wikidata.org/sparql', 'http://127.0.0.1:7878/query'))
+    """
+    out = []
+    for entry in text.split():
+        iri, sep, url = entry.partition("=http")
+        out.append((iri, "http" + url if sep else iri))
+    return tuple(out)
+
+
 def graphviz_choice() -> str:
     """``SPACECOOP_GRAPHVIZ``: "" (the bundled Graphviz), ``off``, or a dot-compatible program.
 
@@ -283,11 +298,9 @@ class Settings:
     max_request_bytes: int = field(default_factory=lambda: _env_int("SPACECOOP_MAX_REQUEST", 256 * 1024))
     max_query_depth: int = 64
     workers: int = field(default_factory=lambda: _env_int("SPACECOOP_WORKERS", 4))
-    service_allow_list: tuple[str, ...] = field(
-        default_factory=lambda: tuple(
-            u for u in os.environ.get("SPACECOOP_SERVICE_ALLOW", "").split() if u
-        )
-    )
+    # SERVICE endpoints as (the IRI a query names, the URL called): ``service_entries``.
+    service_routes: tuple[tuple[str, str], ...] = field(
+        default_factory=lambda: service_entries(os.environ.get("SPACECOOP_SERVICE_ALLOW", "")))
     cache_entries: int = field(default_factory=lambda: _env_int("SPACECOOP_CACHE_ENTRIES", 512))
     cache_bytes: int = field(default_factory=lambda: _env_int("SPACECOOP_CACHE_BYTES", 64 * 1024 * 1024))
     # HTTP connection limits (http_limits.py): what one client may make the server hold, and
@@ -323,6 +336,16 @@ class Settings:
         if self.public_url:
             object.__setattr__(self, "public_url", normalise_base(self.public_url, "SPACECOOP_PUBLIC_URL"))
 
+    @property
+    def service_allow_list(self) -> tuple[str, ...]:
+        """The IRIs a query may name in ``SERVICE`` (the operator's allow-list)."""
+        return tuple(iri for iri, _ in self.service_routes)
+
+    @property
+    def service_urls(self) -> tuple[str, ...]:
+        """Where the allowed SERVICE calls go (what the workers may reach)."""
+        return tuple(dict.fromkeys(url for _, url in self.service_routes))
+
     @functools.cached_property
     def store_spec(self) -> StoreSpec:
         """``store`` parsed (``StoreSpec.parse``): asked for when the store is opened, so that
@@ -340,5 +363,5 @@ __all__ = [
     "RDF_LANGSTRING", "RDF_TYPE", "ROOT", "SC", "SCG", "SCHEMA", "SCQ", "SCR", "SCSH", "SD", "SDO", "SH",
     "SHAPES_DIR", "SKOS", "SPEX", "STATIC_DIR", "TEMPLATES_DIR", "VOID", "W3C_FORMATS", "WD", "WDT", "XSD",
     "XSD_STRING", "SettingError", "Settings", "StoreSpec", "graph_iri", "graphviz_choice", "normalise_base",
-    "resource_iri"
+    "resource_iri", "service_entries"
 ]

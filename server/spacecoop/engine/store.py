@@ -44,7 +44,7 @@ from spacecoop.engine.query_rules import QueryError
 from spacecoop.engine.remote import RemoteBackend
 from spacecoop.engine.sandbox import resolve_endpoints
 from spacecoop.engine.store_folder import open_complete, store_facts
-from spacecoop.rdf import formats, results
+from spacecoop.rdf import formats, results, sparql_text
 from spacecoop.rdf.loader import (
     Source,
     bundled_sources,
@@ -1014,7 +1014,7 @@ class Engine:
     def _spawn_pool(self) -> None:
         spec = self.prepare()
         if spec is not None:
-            allow = self.settings.service_allow_list
+            allow = self.settings.service_urls
             spec = replace(spec, offline=not allow, query_memory=self.settings.query_memory_mb << 20,
                            allowed=_endpoint_addresses(allow))
             self._pool = WorkerPool(spec, self.settings.workers + self.settings.reserve_workers, self.limits)
@@ -1055,7 +1055,17 @@ class Engine:
             job = replace(job, query=expanded, facts=None)
         job = bindings_written(job)
         base_iri = check_base_iri(job.base_iri or self.endpoint_url)
-        return replace(job, base_iri=base_iri, facts=query_rules.check(job.query, self.settings, job.facts))
+        job = replace(job, base_iri=base_iri, facts=query_rules.check(job.query, self.settings, job.facts))
+        return self._routed(job)
+
+    def _routed(self, job: Job) -> Job:
+        """The allowed SERVICE calls sent where the operator routes them (``IRI=URL`` in
+        ``SPACECOOP_SERVICE_ALLOW``): the rules were checked on the IRIs the query names."""
+        routes = {iri: url for iri, url in self.settings.service_routes if iri != url}
+        if not routes or not job.facts or not job.facts.uses_service:
+            return job
+        routed = sparql_text.with_service_endpoints(job.query, routes)
+        return job if routed == job.query else replace(job, query=routed, facts=sparql_text.facts(routed))
 
     def expand(self, text: str, bindings: Mapping[str, Term] | None = None) -> str:
         """``text`` through every ``query_expanders`` rewrite (itself when none applies);

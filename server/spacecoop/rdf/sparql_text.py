@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import heapq
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 QUERY_FORMS = frozenset({"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"})
@@ -486,6 +487,29 @@ def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
     if at is None:
         return f"{text} WHERE {{{block} }}"
     return text[:at + 1] + block + text[at + 1:]
+
+
+def with_service_endpoints(text: str, routes: Mapping[str, str]) -> str:
+    """``text`` with each ``SERVICE [SILENT] <iri>`` whose IRI is a key of ``routes`` calling
+    the route's URL instead (the same IRI elsewhere in the query is left alone). Meant for
+    a text the allow-list check has read unambiguously, as that check refuses any other.
+
+    >>> with_service_endpoints("SELECT * { SERVICE SILENT <http://a/> { ?s <http://a/> ?o } }",
+    ...                        {"http://a/": "http://127.0.0.1:9/q"})
+    'SELECT * { SERVICE SILENT <http://127.0.0.1:9/q> { ?s <http://a/> ?o } }'
+    """
+    out, at = [], 0
+    significant = [t for t in tokens(text) if t[0] not in ("ws", "comment")]
+    for i, (kind, offset, token) in enumerate(significant):
+        if kind != "iri" or token[1:-1] not in routes or i == 0:
+            continue
+        before = significant[i - 1][2].upper()
+        if before == "SILENT" and i > 1:
+            before = significant[i - 2][2].upper()
+        if before == "SERVICE":
+            out += [text[at:offset], f"<{routes[token[1:-1]]}>"]
+            at = offset + len(token)
+    return "".join(out) + text[at:]
 
 
 def plain_string(token: str) -> str | None:
