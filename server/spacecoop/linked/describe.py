@@ -687,3 +687,15 @@ VOID_SOURCES = _PROLOGUE + """
 # the source documents every fact is traced to
 SELECT DISTINCT ?source WHERE { ?x dcterms:source ?source } ORDER BY ?source
 """
+
+VOID_LINKSETS = _PROLOGUE + """
+# links out: per linking property and the namespace of its targets, how many triples
+SELECT ?property ?space (COUNT(*) AS ?n) WHERE {
+  SELECT DISTINCT ?s ?property ?o ?space WHERE {
+    VALUES ?property { owl:sameAs skos:exactMatch skos:closeMatch }
+    VALUES ?space { "http://www.wikidata.org/entity/" }
+    ?s ?property ?o .
+    FILTER(isIRI(?o) && STRSTARTS(STR(?o), ?space))
+  }
+} GROUP BY ?property ?space ORDER BY ?property ?space
+"""

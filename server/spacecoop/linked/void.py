@@ -62,6 +62,7 @@ class Statistics:
     examples: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     vocabularies: list[str] = field(default_factory=list)
+    linksets: list[tuple[str, str, int]] = field(default_factory=list)  # (property, target space, triples)
 
 
 def _int(row: dict[str, Term], var: str) -> int:
@@ -83,6 +84,8 @@ async def statistics(select: Select, base: str = config.BASE) -> Statistics:
         graphs={describe.value(r["graph"]): _int(r, "n") for r in await select(describe.VOID_GRAPHS)},
         sources=[describe.value(r["source"]) for r in await select(describe.for_base(describe.VOID_SOURCES, base))],
     )
+    stats.linksets = [(describe.value(r["property"]), describe.value(r["space"]), _int(r, "n"))
+                      for r in await select(describe.VOID_LINKSETS)]
     examples = await select(describe.for_base(describe.VOID_EXAMPLES, base))
     seen: set[str] = set()
     for r in examples:  # two of each class, in a stable order
@@ -133,6 +136,7 @@ def build_graph(stats: Statistics, public: str, dumps: Sequence[DumpInfo], base:
     for source in stats.sources:
         g.add((ds, config.DCTERMS.source, URIRef(source)))
     _add_void(g, ds, stats, endpoint, dumps, base)
+    _add_linksets(g, ds, stats)
     _add_dcat(g, ds, endpoint, dumps)
     return g
 
@@ -206,6 +210,38 @@ def _add_dcat(g: Graph, ds: URIRef, endpoint: URIRef, dumps: Sequence[DumpInfo])
             g.add((dist, config.DCAT.compressFormat, URIRef(IANA + "application/gzip")))
 
 
+# The datasets our links point into, by the namespace of their IRIs: described here so a
+# linkset can name its target (the SPARQL endpoint is the one federated queries call).
+LINK_TARGETS = {
+    str(config.WD): {"id": "wikidata", "title": "Wikidata", "homepage": "https://www.wikidata.org/",
+                     "endpoint": "https://query.wikidata.org/sparql"},
+}
+
+
+def _add_linksets(g: Graph, ds: URIRef, stats: Statistics) -> None:
+    """One ``void:Linkset`` per linking property and target dataset, its triples counted."""
+    for prop, space, n in stats.linksets:
+        target = LINK_TARGETS.get(space)
+        if target is None:
+            continue
+        other = URIRef(f"{ds}-{target['id']}")
+        g.add((other, config.RDF.type, config.VOID.Dataset))
+        g.add((other, config.DCTERMS.title, Literal(target["title"], lang="en")))
+        g.add((other, config.FOAF.homepage, URIRef(target["homepage"])))
+        g.add((other, config.VOID.uriSpace, Literal(space)))
+        g.add((other, config.VOID.sparqlEndpoint, URIRef(target["endpoint"])))
+        links = URIRef(f"{ds}-{target['id']}-{iris.local_name(prop)}")
+        g.add((ds, config.VOID.subset, links))
+        g.add((links, config.RDF.type, config.VOID.Linkset))
+        g.add((links, config.VOID.subjectsTarget, ds))
+        g.add((links, config.VOID.objectsTarget, other))
+        g.add((links, config.VOID.linkPredicate, URIRef(prop)))
+        g.add((links, config.VOID.triples, Literal(n, datatype=config.XSD.integer)))
+        g.add((links, config.DCTERMS.description, Literal(
+            "Each link cites the public page that states it (an rdf:Statement with dcterms:source "
+            "and sc:quote in the graph).", lang="en")))
+
+
 # The RDF media types the description is written in (HTML and JSON are pages of it).
 RDF_FORMATS = (formats.TURTLE, formats.JSON_LD, formats.N_TRIPLES, formats.RDF_XML)
 
@@ -236,4 +272,6 @@ def summary(stats: Statistics, vocab_label: Callable[[str], str], base: str = co
         "graphs": [{"iri": g, "name": iris.local_name(g), "triples": n} for g, n in sorted(stats.graphs.items())],
         "examples": [{"iri": e, "href": iris.href(e, base)} for e in stats.examples],
         "vocabularies": stats.vocabularies,
+        "linksets": [{"property": p, "curie": iris.curie(p, base), "target": LINK_TARGETS[t]["title"], "triples": n}
+                     for p, t, n in stats.linksets if t in LINK_TARGETS],
     }
