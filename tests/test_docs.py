@@ -38,7 +38,7 @@ def test_the_architecture_table_is_the_tree() -> None:
     modules = {m.removesuffix("/__init__.py") + "/__init__.py" if m.endswith("__init__.py") else m for m in modules}
     section = README.split("## Architecture", 1)[1].split("## The model", 1)[0]
     table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
-    named = set(re.findall(r"`([a-z_]+(?:/[a-z_]+)*(?:\.py|/))`", table))
+    named = set(re.findall(r"`([a-z0-9_]+(?:/[a-z0-9_]+)*(?:\.py|/))`", table))
     missing = sorted(m for m in modules if m not in named and m.removesuffix("__init__.py") not in named)
     assert not missing, f"modules not in the README's architecture table: {missing}"
     stale = sorted(n for n in named if not (package / n).exists() and n != "server/spacecoop/")

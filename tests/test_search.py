@@ -19,6 +19,7 @@ from spacecoop.engine.jobs import Job
 from spacecoop.engine.store import Engine
 from spacecoop.linked import dump_files, search, search_service
 from spacecoop.rdf import iris
+from spacecoop.saved import saved_queries as sq
 
 from .conftest import in_process
 
@@ -191,3 +192,18 @@ def test_the_service_description_declares_the_search_service(client: TestClient)
     service = rdflib.URIRef(search_service.SERVICE_IRI)
     assert (None, rdflib.URIRef(config.SD + "feature"), service) in g
     assert "answered by this endpoint itself" in str(g.value(service, rdflib.RDFS.comment))
+
+
+def test_find_by_label_works_under_a_deployment_s_own_base_iri() -> None:
+    # A saved query's text follows the deployment's base, the search service's IRI with it.
+    base = "https://kg.example.org/space/"
+    engine = Engine(config.Settings(base=base))
+    engine.start_local()
+    search_service.attach(engine)
+    try:
+        query = next(q for q in sq.load_all(base=base) if q.name == "find-by-label")
+        assert search_service.service_iri(base) in query.sparql
+        rows = sq.outcome(engine.run_sync(sq.bind(query, {"text": "smile"}, base=base))).rows
+        assert rows and rows[0]["entity"][1] == base + "resource/smile"
+    finally:
+        engine.close()

@@ -54,6 +54,11 @@ from spacecoop.rdf.results import Term
 
 SERVICE_IRI = config.CANONICAL_BASE + "search"
 TERMS = SERVICE_IRI + "#"  # scs:query, scs:lang, scs:type, scs:limit, scs:score, scs:label
+
+
+def service_iri(base: str = config.CANONICAL_BASE) -> str:
+    """The search service's IRI under a deployment's base IRI (``SERVICE_IRI`` for ours)."""
+    return base + "search"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
 RETRY = 5
 _USAGE = (f"the search service takes one subject variable with {TERMS}query \"text\" (or a bound "
@@ -80,12 +85,15 @@ class _Call:
     everything: bool = False  # scs:query ?param, the parameter unbound
 
 
-def expand(text: str, bindings: Mapping[str, Term], index: Callable[[], Searchable | None]) -> str:
+def expand(text: str, bindings: Mapping[str, Term], index: Callable[[], Searchable | None],
+           base: str = config.CANONICAL_BASE) -> str:
     """``text`` with every search SERVICE block replaced by the VALUES of its hits; the text
     itself when it calls no such service. ``bindings`` are the job's parameters (for
     ``scs:query ?param``). QueryError 400 for a block it cannot read, 503 (with
-    Retry-After) while the index is being built."""
-    if SERVICE_IRI not in text:
+    Retry-After) while the index is being built. The service is named by its IRI under
+    ``base`` (a saved query's text follows the deployment's base) or under ours."""
+    services = {f"<{SERVICE_IRI}>", f"<{service_iri(base)}>"}
+    if not any(s[1:-1] in text for s in services):
         return text
     tokens = [t for t in sparql_text.tokens(text) if t[0] not in ("ws", "comment")]
     prefixes = _prefixes(tokens)
@@ -97,8 +105,8 @@ def expand(text: str, bindings: Mapping[str, Term], index: Callable[[], Searchab
             j = i + 1
             if j < len(tokens) and tokens[j][0] == "word" and tokens[j][2].upper() == "SILENT":
                 j += 1
-            if j < len(tokens) and tokens[j][0] == "iri" and tokens[j][2] == f"<{SERVICE_IRI}>":
-                call, end = _read_block(tokens, j + 1, prefixes, bindings)
+            if j < len(tokens) and tokens[j][0] == "iri" and tokens[j][2] in services:
+                call, end = _read_block(tokens, j + 1, prefixes, bindings, tokens[j][2][1:-1] + "#")
                 out += [text[at:offset], _values(call, _index(index))]
                 at = tokens[end][1] + 1
                 i = end
@@ -124,7 +132,7 @@ def _prefixes(tokens: list[tuple[str, int, str]]) -> dict[str, str]:
 
 
 def _read_block(tokens: list[tuple[str, int, str]], i: int, prefixes: dict[str, str],
-                bindings: Mapping[str, Term]) -> tuple[_Call, int]:
+                bindings: Mapping[str, Term], terms: str) -> tuple[_Call, int]:
     """The call in ``{ … }`` starting at token ``i``; the index of its closing brace."""
     if i >= len(tokens) or tokens[i][2] != "{":
         raise QueryError(400, _USAGE)
@@ -134,7 +142,7 @@ def _read_block(tokens: list[tuple[str, int, str]], i: int, prefixes: dict[str, 
     call.subject = "?" + tokens[i][2][1:]
     i += 1
     while i + 1 < len(tokens) and tokens[i][2] != "}":
-        term = _term(tokens[i], prefixes)
+        term = _term(tokens[i], prefixes, terms)
         kind, _, value = tokens[i + 1]
         if term in ("query", "lang") and kind == "var":
             setattr(call, "text" if term == "query" else "lang", _bound(value, bindings))
@@ -149,7 +157,7 @@ def _read_block(tokens: list[tuple[str, int, str]], i: int, prefixes: dict[str, 
     return call, i
 
 
-def _term(token: tuple[str, int, str], prefixes: dict[str, str]) -> str:
+def _term(token: tuple[str, int, str], prefixes: dict[str, str], terms: str) -> str:
     kind, _, value = token
     if kind == "iri":
         iri = value[1:-1]
@@ -158,9 +166,9 @@ def _term(token: tuple[str, int, str], prefixes: dict[str, str]) -> str:
         iri = prefixes[prefix] + local
     else:
         raise QueryError(400, _USAGE)
-    if not iri.startswith(TERMS):
+    if not iri.startswith(terms):
         raise QueryError(400, _USAGE)
-    return iri[len(TERMS):]
+    return iri[len(terms):]
 
 
 def _bound(variable: str, bindings: Mapping[str, Term]) -> str | None:
@@ -244,7 +252,8 @@ def attach(engine: Engine, index: Callable[[], Searchable | None] | None = None)
     """Answer the search SERVICE in ``engine``'s queries from ``index`` (by default a
     :class:`LocalIndex`); nothing for a remote store, whose SERVICE stays refused."""
     if not engine.is_remote:
-        engine.query_expanders.append(functools.partial(expand, index=index or LocalIndex(engine)))
+        engine.query_expanders.append(functools.partial(expand, index=index or LocalIndex(engine),
+                                                        base=engine.settings.base))
 
 
 def _every_label(call: _Call) -> str:

@@ -291,10 +291,11 @@ def _check_syntax(body: str, seen: sparql_text.Facts, where: Path | str, offset:
     """Raise QueryFileError for a query the engine cannot parse; else a SELECT's columns."""
     import pyoxigraph as ox
 
-    if seen.uses_service:  # checking would evaluate it, calling out; the engine checks it later
-        return ()
-    try:  # parsing needs a store; an empty one answers instantly
-        res = ox.Store().query(body)
+    # Parsing needs a store (an empty one answers instantly); a SERVICE call would be made:
+    # its block is checked as a plain group instead (same syntax, same columns).
+    probe = sparql_text.without_service_calls(body) if seen.uses_service else body
+    try:
+        res = ox.Store().query(probe)
     except SyntaxError as err:
         # Oxigraph says "error at LINE:COLUMN: reason", counting from the query's first line.
         message = str(err).splitlines()[0] if str(err).strip() else "invalid query"

@@ -512,6 +512,26 @@ def with_service_endpoints(text: str, routes: Mapping[str, str]) -> str:
     return "".join(out) + text[at:]
 
 
+def without_service_calls(text: str) -> str:
+    """``text`` with each ``SERVICE [SILENT] <iri>`` dropped, its block left as a plain group:
+    the same syntax and projection, to check a query that federates without calling out.
+
+    >>> without_service_calls("SELECT ?s { SERVICE SILENT <http://a/> { ?s ?p ?o } }")
+    'SELECT ?s {  { ?s ?p ?o } }'
+    """
+    out, at = [], 0
+    significant = [t for t in tokens(text) if t[0] not in ("ws", "comment")]
+    for i, (kind, offset, token) in enumerate(significant):
+        if kind == "word" and token.upper() == "SERVICE" and i + 1 < len(significant):
+            j = i + 1
+            if significant[j][2].upper() == "SILENT" and j + 1 < len(significant):
+                j += 1
+            if significant[j][0] in ("iri", "var", "pname"):
+                out.append(text[at:offset])
+                at = significant[j][1] + len(significant[j][2])
+    return "".join(out) + text[at:]
+
+
 def plain_string(token: str) -> str | None:
     r"""The value of a string token with no escape in it (None for one with an escape, whose
     value would need the grammar's unescaping).

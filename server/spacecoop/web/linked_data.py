@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import functools
 import os
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -135,7 +134,7 @@ class LinkedData:
         # The label index inside SPARQL: its SERVICE answered as VALUES (linked.search_service);
         # a remote store has no index, and the SERVICE stays a call the usual rules refuse.
         if not engine.is_remote:
-            engine.query_expanders.append(functools.partial(search_service.expand, index=self.dumps.search_index))
+            search_service.attach(engine, self.dumps.search_index)
         self._caches = _Caches()
         self._lock = asyncio.Lock()
 

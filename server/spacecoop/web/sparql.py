@@ -488,12 +488,13 @@ class SpaceCoopSparqlRouter(SparqlRouter):
         for fmt in (*formats.RESULT_FORMATS, *GRAPH_ANSWERS):
             g.add((service, sd_ns.resultFormat, URIRef(fmt.iri)))
         if not self.engine.is_remote:  # the label index is the embedded store's
-            search = URIRef(search_service.SERVICE_IRI)
+            search_iri = search_service.service_iri(self.engine.settings.base)
+            search = URIRef(search_iri)
             g.add((service, sd_ns.feature, search))
             g.add((search, RDF.type, sd_ns.Feature))
             g.add((search, RDFS.comment, Literal(
                 "Search by name, answered by this endpoint itself (no network): SERVICE <"
-                + search_service.SERVICE_IRI + "> { ?entity <" + search_service.TERMS + "query> \"text\" } "
+                + search_iri + "> { ?entity <" + search_iri + "#query> \"text\" } "
                 "binds the best-matching entities; optional terms: lang, type, limit, score ?v, label ?v.",
                 lang="en")))
         void_page = URIRef(public + "/.well-known/void")
