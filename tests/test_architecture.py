@@ -18,8 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "server" / "spacecoop"
-LAYERS = {"config": 0, "i18n": 0, "rdf": 1, "engine": 2, "saved": 3, "linked": 3, "pictures": 3, "validate": 3, "shacl_engine": 3,
-          "web": 4, "cli": 5, "__main__": 6}
+LAYERS = {"config": 0, "i18n": 0, "rdf": 1, "engine": 2, "saved": 3, "linked": 3, "pictures": 3, "validate": 3,
+          "shacl_engine": 3, "web": 4, "cli": 5, "__main__": 6}
 
 
 @dataclass(frozen=True)

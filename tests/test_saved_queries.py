@@ -91,7 +91,16 @@ def test_each_query_gives_the_same_answer_on_the_rdflib_reference_engine(rdflib_
     # GROUP_CONCAT is left out: the order of the concatenated values is engine-defined.
     q = sq.get(name)
     result = sq.outcome(rdflib_engine.run_sync(sq.answer_job(q)))
+    if q.form == "DESCRIBE":
+        # DESCRIBE's answer is engine-defined (SPARQL 1.1 §16.4): rdflib's concise bounded
+        # description adds the reifications of the resource's triples (our citations),
+        # Oxigraph does not. The rest must agree.
+        result.rows = [r for r in result.rows if not _is_reification(result.rows, r["subject"])]
     assert sq.compare(q, result, base=rdflib_engine.settings.base) is None
+
+
+def _is_reification(rows: list[dict[str, tuple]], node: tuple) -> bool:
+    return any(r["subject"] == node and r["predicate"] == ("uri", str(config.RDF.subject)) for r in rows)
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +310,7 @@ def test_a_language_parameter_is_matched_by_langmatches(engine: Engine) -> None:
     q = sq.get("labels-missing-in-language")
     assert run(engine, q, lang="en").rows == []  # everything has an English label
     missing_zh = set(column(run(engine, q, lang="zh"), "entity"))
-    assert "scr:vega-c" in missing_zh and "scr:smile" not in missing_zh
+    assert "scr:earth-return-orbiter" in missing_zh and "scr:smile" not in missing_zh
 
 
 def test_a_string_parameter_filters_the_catalogue_by_keyword(engine: Engine) -> None:

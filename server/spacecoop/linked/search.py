@@ -62,6 +62,7 @@ MAX_TYPO_WORDS = 16  # the words one typed word may stand for
 CANDIDATES = 20_000  # the most matching labels ranked for one query (exact matches always are)
 
 SUBCLASS_OF = str(config.RDFS.subClassOf)
+STATEMENT = str(config.RDF.Statement)
 SCHEMA_HTTP = "http://schema.org/"  # older data spells schema.org without TLS: same terms
 LABEL_PREDICATES = frozenset({
     config.RDFS_LABEL,
@@ -308,6 +309,8 @@ def _write(db: sqlite3.Connection, got: _Collected) -> tuple[int, int]:
     rows, fts = [], []
     # Sorted, so the same graph gives the same file whatever order its quads came in.
     for n, (iri, lang, label) in enumerate(sorted(got.labels), start=1):
+        if STATEMENT in got.types.get(iri, ()):
+            continue  # a statement about a triple (a citation) is metadata, not a thing to find
         tokens = scan(label[:MAX_LABEL_CHARS])
         if not tokens:
             continue
