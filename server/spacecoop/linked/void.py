@@ -226,7 +226,6 @@ def _add_linksets(g: Graph, ds: URIRef, stats: Statistics) -> None:
             continue
         other = URIRef(f"{ds}-{target['id']}")
         g.add((other, config.RDF.type, config.VOID.Dataset))
-        g.add((other, config.RDF.type, config.DCAT.Dataset))
         g.add((other, config.DCTERMS.title, Literal(target["title"], lang="en")))
         g.add((other, config.FOAF.homepage, URIRef(target["homepage"])))
         g.add((other, config.VOID.uriSpace, Literal(space)))
