@@ -54,16 +54,16 @@ from spacecoop.rdf.results import Term
 
 SERVICE_IRI = config.CANONICAL_BASE + "search"
 TERMS = SERVICE_IRI + "#"  # scs:query, scs:lang, scs:type, scs:limit, scs:score, scs:label
-
-
-def service_iri(base: str = config.CANONICAL_BASE) -> str:
-    """The search service's IRI under a deployment's base IRI (``SERVICE_IRI`` for ours)."""
-    return base + "search"
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
 RETRY = 5
 _USAGE = (f"the search service takes one subject variable with {TERMS}query \"text\" (or a bound "
           f"parameter) and optionally "
           f"lang \"en\", type <class>, limit n (at most {MAX_LIMIT}), score ?v and label ?v")
+
+
+def service_iri(base: str = config.CANONICAL_BASE) -> str:
+    """The search service's IRI under a deployment's base IRI (``SERVICE_IRI`` for ours)."""
+    return base + "search"
 
 
 class Searchable(Protocol):
