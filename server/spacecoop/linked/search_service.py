@@ -97,20 +97,13 @@ def expand(text: str, bindings: Mapping[str, Term], index: Callable[[], Searchab
         return text
     tokens = [t for t in sparql_text.tokens(text) if t[0] not in ("ws", "comment")]
     prefixes = _prefixes(tokens)
-    out, at = [], 0
-    i = 0
-    while i < len(tokens):
-        kind, offset, token = tokens[i]
-        if kind == "word" and token.upper() == "SERVICE":
-            j = i + 1
-            if j < len(tokens) and tokens[j][0] == "word" and tokens[j][2].upper() == "SILENT":
-                j += 1
-            if j < len(tokens) and tokens[j][0] == "iri" and tokens[j][2] in services:
-                call, end = _read_block(tokens, j + 1, prefixes, bindings, tokens[j][2][1:-1] + "#")
-                out += [text[at:offset], _values(call, _index(index))]
-                at = tokens[end][1] + 1
-                i = end
-        i += 1
+    out, at, done = [], 0, -1
+    for i, j in sparql_text.service_calls(tokens):
+        if i <= done or tokens[j][0] != "iri" or tokens[j][2] not in services:
+            continue
+        call, done = _read_block(tokens, j + 1, prefixes, bindings, tokens[j][2][1:-1] + "#")
+        out += [text[at:tokens[i][1]], _values(call, _index(index))]
+        at = tokens[done][1] + 1
     return "".join(out) + text[at:]
 
 

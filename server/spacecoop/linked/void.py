@@ -238,8 +238,8 @@ def _add_linksets(g: Graph, ds: URIRef, stats: Statistics) -> None:
         g.add((links, config.VOID.linkPredicate, URIRef(prop)))
         g.add((links, config.VOID.triples, Literal(n, datatype=config.XSD.integer)))
         g.add((links, config.DCTERMS.description, Literal(
-            "Each link cites the public page that states it (an rdf:Statement with dcterms:source "
-            "and sc:quote in the graph).", lang="en")))
+            "Each link cites the public page that states it (an sc:Citation in the graph, with "
+            "sc:citedSource and sc:citedQuote).", lang="en")))
 
 
 # The RDF media types the description is written in (HTML and JSON are pages of it).

@@ -42,7 +42,7 @@ from __future__ import annotations
 import functools
 import heapq
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 QUERY_FORMS = frozenset({"SELECT", "ASK", "CONSTRUCT", "DESCRIBE"})
@@ -489,6 +489,24 @@ def with_values(text: str, bindings: tuple[tuple[str, str], ...]) -> str:
     return text[:at + 1] + block + text[at + 1:]
 
 
+def service_calls(significant: list[tuple[str, int, str]]) -> Iterator[tuple[int, int]]:
+    """Each ``SERVICE [SILENT] target`` among ``significant`` tokens (``tokens`` without
+    whitespace and comments): the index of its SERVICE keyword and of its target (an IRI,
+    a variable or a prefixed name).
+
+    >>> list(service_calls([t for t in tokens("ASK { SERVICE SILENT <http://a/> {} }") if t[0] != "ws"]))
+    [(2, 4)]
+    """
+    for i, (kind, _, token) in enumerate(significant):
+        if kind != "word" or token.upper() != "SERVICE" or i + 1 >= len(significant):
+            continue
+        j = i + 1
+        if significant[j][2].upper() == "SILENT" and j + 1 < len(significant):
+            j += 1
+        if significant[j][0] in ("iri", "var", "pname"):
+            yield i, j
+
+
 def with_service_endpoints(text: str, routes: Mapping[str, str]) -> str:
     """``text`` with each ``SERVICE [SILENT] <iri>`` whose IRI is a key of ``routes`` calling
     the route's URL instead (the same IRI elsewhere in the query is left alone). Meant for
@@ -500,13 +518,9 @@ def with_service_endpoints(text: str, routes: Mapping[str, str]) -> str:
     """
     out, at = [], 0
     significant = [t for t in tokens(text) if t[0] not in ("ws", "comment")]
-    for i, (kind, offset, token) in enumerate(significant):
-        if kind != "iri" or token[1:-1] not in routes or i == 0:
-            continue
-        before = significant[i - 1][2].upper()
-        if before == "SILENT" and i > 1:
-            before = significant[i - 2][2].upper()
-        if before == "SERVICE":
+    for _, j in service_calls(significant):
+        kind, offset, token = significant[j]
+        if kind == "iri" and token[1:-1] in routes:
             out += [text[at:offset], f"<{routes[token[1:-1]]}>"]
             at = offset + len(token)
     return "".join(out) + text[at:]
@@ -521,14 +535,9 @@ def without_service_calls(text: str) -> str:
     """
     out, at = [], 0
     significant = [t for t in tokens(text) if t[0] not in ("ws", "comment")]
-    for i, (kind, offset, token) in enumerate(significant):
-        if kind == "word" and token.upper() == "SERVICE" and i + 1 < len(significant):
-            j = i + 1
-            if significant[j][2].upper() == "SILENT" and j + 1 < len(significant):
-                j += 1
-            if significant[j][0] in ("iri", "var", "pname"):
-                out.append(text[at:offset])
-                at = significant[j][1] + len(significant[j][2])
+    for i, j in service_calls(significant):
+        out.append(text[at:significant[i][1]])
+        at = significant[j][1] + len(significant[j][2])
     return "".join(out) + text[at:]
 
 
